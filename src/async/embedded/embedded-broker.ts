@@ -1,0 +1,331 @@
+/**
+ * The embedded broker: Courier's default broker when nothing else is configured. Durable in one directory,
+ * no setup, owned by one process. SQLite (better-sqlite3) in WAL mode with group commit.
+ *
+ * ```ts
+ * const broker = embeddedBroker({ dir: './data/broker' });            // durability 'process'
+ * const strict = embeddedBroker({ dir: './data/broker', durability: 'power' });
+ * ```
+ *
+ * ## Durability levels
+ * A publish resolves only after the transaction holding it committed. What "committed" survives:
+ * - **`process`** (default): the death of any process, including SIGKILL and crashes of the owner itself.
+ *   SQLite WAL with `synchronous=NORMAL`: a commit is a `write()` into the WAL, which the kernel keeps
+ *   after the process is gone. A power loss or kernel crash may lose the last commits (never corrupts).
+ * - **`power`**: also power loss. `synchronous=FULL`: the WAL is fsynced before a transaction that stores
+ *   messages returns, so before any publish in it resolves. Settlement-only transactions (acks, nacks)
+ *   skip the fsync; after a power cut the last acks may be lost and those messages delivered again, which
+ *   at-least-once allows.
+ *
+ * ## Model and guarantees
+ * The `Broker` contract (`../broker.ts`): topics, groups (fan-out between groups, competing consumers in a
+ * group), at-least-once with attempt counts, prefetch, per-key order, leases with `extend`, nack with a
+ * delay, delayed publish, replay (`start`, `seek` by sequence or time), lag. A publish is stored by the
+ * group-commit writer (`writer.ts`); each group dispatches from a bounded in-memory window (`group.ts`).
+ * After a restart (clean or not) every acknowledged publish is present and every unacked delivery is
+ * delivered again: leases are not trusted across restarts. Dead letters are ordinary publishes to a topic
+ * such as `${topic}.dlq` (the consumer pipeline does that).
+ *
+ * ## On-disk schema (`dir/broker.db`, schema version 1)
+ * ```
+ * meta    (k TEXT PRIMARY KEY, v)                    schema_version, owner_pid
+ * topics  (topic_id INTEGER PRIMARY KEY, name TEXT UNIQUE,
+ *          first_seq INTEGER)                        lowest sequence retention kept
+ * batches (batch_id INTEGER PRIMARY KEY, topic_id, first_seq, count, published_at, bytes, data BLOB)
+ *          UNIQUE (topic_id, first_seq), INDEX (topic_id, published_at)
+ *          one row = `count` consecutive messages of a topic, sequences first_seq … first_seq+count-1,
+ *          encoded in `data` as described in batch-codec.ts (id, key, not-before, headers JSON, body)
+ * groups  (group_id INTEGER PRIMARY KEY, topic_id, name, cursor, unsettled BLOB, created_at)
+ *          UNIQUE (topic_id, name). Every message with sequence < cursor was taken by the group; of those,
+ *          the ones listed in `unsettled` (window-codec.ts: sequence + delivery count) or in `parked` are
+ *          not acked yet; all others are acked. Sequences ≥ cursor are not taken yet.
+ * parked  (group_id, seq, due, deliveries) PRIMARY KEY (group_id, seq), INDEX (group_id, due)
+ *          unacked messages waiting for a time (delay, nack delay) that did not fit in memory
+ * ```
+ * Sequences start at 1 per topic and never go back, including after retention deleted everything.
+ * Retention deletes whole batch rows (`retention.ts`).
+ *
+ * ## Performance shape
+ * Per transaction: one row insert per ~256 messages of a topic, one small BLOB rewrite per touched group
+ * (acks cost no row of their own), parked moves if any. A caught-up group receives committed messages from
+ * memory; a lagging one reads pages of at most `readAheadPage` messages. Commits happen as soon as the
+ * writer is free, so a lone message is not held back waiting for company.
+ */
+import { systemClock, type Clock } from '../../core/clock.js';
+import { ClosedError, MessageTooLargeError } from '../../core/errors.js';
+import type {
+  Broker,
+  BrokerFeatures,
+  DeliveryHandler,
+  Lag,
+  OutgoingMessage,
+  PublishReceipt,
+  StartPosition,
+  SubscribeOptions,
+  Subscription,
+} from '../broker.js';
+import type Database from 'better-sqlite3';
+import { openDatabase, type Durability } from './database.js';
+import { GroupRuntime, type GroupContext } from './group.js';
+import { LogReader } from './log-reader.js';
+import { DEFAULT_MAX_MESSAGE_BYTES, positiveInt, resolveTuning, type EmbeddedBrokerOptions, type ResolvedTuning } from './options.js';
+import { SqliteParkedQueries } from './parked-queries.js';
+import { RetentionRunner, retentionFor } from './retention.js';
+import { newStats, type EmbeddedBrokerStats } from './stats.js';
+import { EmbeddedSubscription } from './subscription.js';
+import { TopicState } from './topic-state.js';
+import { decodeUnsettled } from './window-codec.js';
+import { CommitWriter, type PendingMessage } from './writer.js';
+
+const DEFAULT_PREFETCH = 16;
+const DEFAULT_LEASE_MS = 30_000;
+/** Ids and keys are stored with a 16-bit length. */
+const MAX_ID_BYTES = 0xffff;
+
+interface TopicRow {
+  topic_id: number;
+  name: string;
+  first_seq: number;
+}
+interface TopicExtent {
+  topic_id: number;
+  end: number;
+  bytes: number;
+}
+interface GroupRow {
+  group_id: number;
+  topic_id: number;
+  name: string;
+  cursor: number;
+  unsettled: Buffer | null;
+}
+
+export class EmbeddedBroker implements Broker {
+  readonly name = 'embedded';
+  readonly features: BrokerFeatures;
+  readonly dir: string;
+  readonly durability: Durability;
+  private readonly clock: Clock;
+  private readonly options: EmbeddedBrokerOptions;
+  private readonly tuning: ResolvedTuning;
+  private readonly db: Database.Database;
+  private readonly counters: EmbeddedBrokerStats = newStats();
+  private readonly writer: CommitWriter;
+  private readonly ctx: GroupContext;
+  private readonly retention: RetentionRunner;
+  private readonly topics = new Map<string, TopicState>();
+  private readonly subscriptions = new Set<EmbeddedSubscription>();
+  private readonly insertTopic: Database.Statement<[string], number>;
+  private readonly insertGroup: Database.Statement<[number, string, number, number], number>;
+  private closed = false;
+  private closing: Promise<void> | undefined;
+
+  constructor(options: EmbeddedBrokerOptions) {
+    if (typeof options?.dir !== 'string' || options.dir === '') throw new TypeError('embeddedBroker: `dir` is required');
+    this.options = options;
+    this.dir = options.dir;
+    this.durability = options.durability ?? 'process';
+    if (this.durability !== 'process' && this.durability !== 'power') throw new TypeError(`embeddedBroker: unknown durability ${String(this.durability)}`);
+    this.clock = options.clock ?? systemClock;
+    this.tuning = resolveTuning(options.tuning);
+    const maxMessageBytes = positiveInt(options.maxMessageBytes, DEFAULT_MAX_MESSAGE_BYTES, 'maxMessageBytes');
+    this.features = {
+      persistence: this.durability,
+      orderingByKey: true,
+      replay: true,
+      delay: true,
+      dedup: false,
+      competingConsumers: true,
+      fanOut: true,
+      leaseExtension: true,
+      maxMessageBytes,
+    };
+    this.db = openDatabase({ dir: this.dir, durability: this.durability });
+    try {
+      this.insertTopic = this.db.prepare<[string], number>('INSERT INTO topics (name) VALUES (?) RETURNING topic_id').pluck();
+      this.insertGroup = this.db
+        .prepare<[number, string, number, number], number>('INSERT INTO groups (topic_id, name, cursor, unsettled, created_at) VALUES (?, ?, ?, NULL, ?) RETURNING group_id')
+        .pluck();
+      const parkedQueries = new SqliteParkedQueries(this.db);
+      this.retention = new RetentionRunner(this.db, (groupId) => parkedQueries.minSeq(groupId));
+      this.writer = new CommitWriter(this.db, this.durability, this.clock, this.tuning, this.counters, {
+        onCommitted: (topic, messages) => {
+          for (const group of topic.groups.values()) group.offer(messages);
+        },
+        retention: (now) => {
+          for (const topic of this.topics.values()) this.counters.retentionDeleted += this.retention.apply(topic, now);
+        },
+      });
+      this.ctx = {
+        clock: this.clock,
+        reader: new LogReader(this.db, this.counters),
+        writer: this.writer,
+        tuning: this.tuning,
+        stats: this.counters,
+        parkedQueries,
+      };
+      this.load();
+    } catch (error) {
+      this.db.close();
+      throw error;
+    }
+  }
+
+  publish(topic: string, message: OutgoingMessage): Promise<PublishReceipt> {
+    if (this.closed) return Promise.reject(new ClosedError('embedded broker'));
+    const body = message.body;
+    if (!(body instanceof Uint8Array)) return Promise.reject(new TypeError('message body must be a Uint8Array'));
+    if (body.byteLength > this.features.maxMessageBytes) return Promise.reject(new MessageTooLargeError(body.byteLength, this.features.maxMessageBytes));
+    let headersJson: string;
+    let t: TopicState;
+    try {
+      checkShortString(message.id, 'message id');
+      if (message.key !== undefined) checkShortString(message.key, 'message key');
+      headersJson = JSON.stringify(message.headers ?? {});
+      t = this.topicFor(topic);
+    } catch (error) {
+      return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+    }
+    const delayMs = message.delayMs;
+    const stored: PendingMessage = {
+      seq: t.nextSeq++,
+      id: message.id,
+      key: message.key,
+      headers: { ...message.headers },
+      body: Buffer.from(body), // the publisher may reuse its buffer once publish returns
+      publishedAt: 0,
+      notBefore: delayMs !== undefined && delayMs > 0 ? this.clock.now() + delayMs : 0,
+    };
+    return this.writer.publish(t, stored, headersJson);
+  }
+
+  async subscribe(topic: string, options: SubscribeOptions, handler: DeliveryHandler): Promise<Subscription> {
+    if (this.closed) throw new ClosedError('embedded broker');
+    if (typeof options?.group !== 'string' || options.group === '') throw new TypeError('subscribe: `group` is required');
+    if (typeof handler !== 'function') throw new TypeError('subscribe: handler must be a function');
+    const prefetch = positiveInt(options.prefetch, DEFAULT_PREFETCH, 'prefetch');
+    const leaseMs = positiveInt(options.leaseMs, DEFAULT_LEASE_MS, 'leaseMs');
+    const t = this.topicFor(topic);
+    const group = t.groups.get(options.group) ?? this.createGroup(t, options.group, options.start ?? { from: 'latest' });
+    const subscription = new EmbeddedSubscription(group, prefetch, leaseMs, handler, (s) => this.subscriptions.delete(s));
+    this.subscriptions.add(subscription);
+    group.addSubscriber(subscription);
+    return subscription;
+  }
+
+  async seek(topic: string, group: string, position: StartPosition): Promise<void> {
+    if (this.closed) throw new ClosedError('embedded broker');
+    const t = this.topicFor(topic);
+    const seq = this.positionToSeq(t, position);
+    const g = t.groups.get(group);
+    if (g === undefined) this.createGroup(t, group, { from: 'sequence', sequence: seq });
+    else g.reset(seq);
+    await this.writer.whenCommitted();
+  }
+
+  async lag(topic: string, group: string): Promise<Lag> {
+    if (this.closed) throw new ClosedError('embedded broker');
+    const g = this.topics.get(topic)?.groups.get(group);
+    return g === undefined ? { pending: 0, inFlight: 0, oldestAgeMs: undefined } : g.lag();
+  }
+
+  /** Run retention now (it also runs by itself, at most once per `retentionIntervalMs`, with a commit). */
+  applyRetention(): Promise<void> {
+    if (this.closed) return Promise.reject(new ClosedError('embedded broker'));
+    return this.writer.requestRetention();
+  }
+
+  /** A copy of the broker's internal counters (batching, read-ahead, window sizes). */
+  stats(): EmbeddedBrokerStats {
+    return { ...this.counters };
+  }
+
+  close(): Promise<void> {
+    this.closing ??= this.doClose();
+    return this.closing;
+  }
+
+  private async doClose(): Promise<void> {
+    this.closed = true;
+    try {
+      await Promise.all([...this.subscriptions].map((s) => s.close()));
+      for (const topic of this.topics.values()) for (const group of topic.groups.values()) group.close();
+      this.writer.close();
+    } finally {
+      this.db.close();
+    }
+  }
+
+  private load(): void {
+    const extents = new Map<number, TopicExtent>();
+    for (const row of this.db
+      .prepare<[], TopicExtent>('SELECT topic_id, max(first_seq + count) AS end, sum(bytes) AS bytes FROM batches GROUP BY topic_id')
+      .iterate()) {
+      extents.set(row.topic_id, row);
+    }
+    const byId = new Map<number, TopicState>();
+    for (const row of this.db.prepare<[], TopicRow>('SELECT topic_id, name, first_seq FROM topics').iterate()) {
+      const extent = extents.get(row.topic_id);
+      const nextSeq = Math.max(extent?.end ?? 1, row.first_seq);
+      const topic = new TopicState(row.topic_id, row.name, { nextSeq, firstSeq: row.first_seq, bytes: extent?.bytes ?? 0 }, retentionFor(this.options.retention, row.name));
+      this.topics.set(row.name, topic);
+      byId.set(row.topic_id, topic);
+    }
+    const rows = this.db.prepare<[], GroupRow>('SELECT group_id, topic_id, name, cursor, unsettled FROM groups').all();
+    for (const row of rows) {
+      const topic = byId.get(row.topic_id);
+      if (topic === undefined) continue;
+      const group = new GroupRuntime(row.group_id, row.name, topic, row.cursor, this.ctx);
+      topic.groups.set(row.name, group);
+      group.restore(decodeUnsettled(row.cursor, row.unsettled));
+    }
+  }
+
+  private topicFor(name: string): TopicState {
+    const existing = this.topics.get(name);
+    if (existing !== undefined) return existing;
+    if (typeof name !== 'string' || name === '') throw new TypeError('topic name must be a non-empty string');
+    const id = this.insertTopic.get(name)!;
+    const topic = new TopicState(id, name, { nextSeq: 1, firstSeq: 1, bytes: 0 }, retentionFor(this.options.retention, name));
+    this.topics.set(name, topic);
+    return topic;
+  }
+
+  private createGroup(topic: TopicState, name: string, start: StartPosition): GroupRuntime {
+    const cursor = this.positionToSeq(topic, start);
+    const id = this.insertGroup.get(topic.id, name, cursor, Math.floor(this.clock.now()))!;
+    const group = new GroupRuntime(id, name, topic, cursor, this.ctx);
+    topic.groups.set(name, group);
+    return group;
+  }
+
+  private positionToSeq(topic: TopicState, position: StartPosition): number {
+    switch (position.from) {
+      case 'latest':
+        return topic.nextSeq;
+      case 'earliest':
+        return topic.firstSeq;
+      case 'sequence': {
+        const seq = Number(position.sequence);
+        if (!Number.isSafeInteger(seq) || seq < 1) throw new RangeError(`invalid start sequence ${String(position.sequence)}`);
+        return seq;
+      }
+      case 'time': {
+        const seq = this.ctx.reader.firstSeqAtTime(topic.id, position.time);
+        return seq === undefined ? topic.committedSeq : Math.max(seq, topic.firstSeq);
+      }
+      default:
+        throw new TypeError(`unknown start position ${JSON.stringify(position)}`);
+    }
+  }
+}
+
+/** Open (or create) the embedded broker in `options.dir`. Throws `BrokerDirectoryBusyError` if it is owned. */
+export function embeddedBroker(options: EmbeddedBrokerOptions): EmbeddedBroker {
+  return new EmbeddedBroker(options);
+}
+
+function checkShortString(value: unknown, what: string): void {
+  if (typeof value !== 'string') throw new TypeError(`${what} must be a string`);
+  if (value.length > MAX_ID_BYTES / 3 && Buffer.byteLength(value) > MAX_ID_BYTES) throw new RangeError(`${what} longer than ${MAX_ID_BYTES} bytes`);
+}

@@ -1,0 +1,104 @@
+/**
+ * Reads messages back from the log (the `batches` table) in bounded amounts: a page from a position (a group
+ * catching up), a set of sequences (restored windows, parked messages), or a position from a time (`seek`).
+ * Nothing here ever loads a whole backlog: a page decodes at most `max` messages.
+ */
+import type Database from 'better-sqlite3';
+import { decodeEntry, entryOffsets, offsetOfEntry, type StoredMessage } from './batch-codec.js';
+import type { EmbeddedBrokerStats } from './stats.js';
+
+interface BatchRow {
+  first_seq: number;
+  count: number;
+  published_at: number;
+  data: Buffer;
+}
+
+export interface Page {
+  readonly messages: StoredMessage[];
+  /** Where the next read should start (past the last message returned, or past a gap). */
+  readonly next: number;
+}
+
+export class LogReader {
+  private readonly containing: Database.Statement<[number, number], BatchRow>;
+  private readonly after: Database.Statement<[number, number], BatchRow>;
+  private readonly atTime: Database.Statement<[number, number], number>;
+  private readonly publishedAtStmt: Database.Statement<[number, number], number>;
+
+  constructor(
+    db: Database.Database,
+    private readonly stats: EmbeddedBrokerStats,
+  ) {
+    this.containing = db.prepare(
+      'SELECT first_seq, count, published_at, data FROM batches WHERE topic_id = ? AND first_seq <= ? ORDER BY first_seq DESC LIMIT 1',
+    );
+    this.after = db.prepare('SELECT first_seq, count, published_at, data FROM batches WHERE topic_id = ? AND first_seq > ? ORDER BY first_seq');
+    this.atTime = db
+      .prepare<[number, number], number>('SELECT first_seq FROM batches WHERE topic_id = ? AND published_at >= ? ORDER BY published_at, first_seq LIMIT 1')
+      .pluck();
+    this.publishedAtStmt = db
+      .prepare<[number, number], number>('SELECT published_at FROM batches WHERE topic_id = ? AND first_seq <= ? ORDER BY first_seq DESC LIMIT 1')
+      .pluck();
+  }
+
+  /** Up to `max` messages with sequence ≥ `from`, in order. */
+  readPage(topicId: number, from: number, max: number): Page {
+    const messages: StoredMessage[] = [];
+    let next = from;
+    const take = (row: BatchRow): void => {
+      const end = row.first_seq + row.count;
+      let seq = Math.max(from, row.first_seq);
+      if (seq >= end) return;
+      let offset = offsetOfEntry(row.data, seq - row.first_seq);
+      for (; seq < end && messages.length < max; seq++) {
+        const { message, next: after } = decodeEntry(row.data, offset, seq, row.published_at);
+        messages.push(message);
+        offset = after;
+      }
+      next = seq;
+    };
+    const first = this.containing.get(topicId, from);
+    if (first !== undefined) take(first);
+    if (messages.length < max) {
+      for (const row of this.after.iterate(topicId, from)) {
+        take(row);
+        if (messages.length >= max) break;
+      }
+    }
+    this.stats.pageReads++;
+    this.stats.messagesRead += messages.length;
+    if (messages.length > this.stats.largestPage) this.stats.largestPage = messages.length;
+    return { messages, next };
+  }
+
+  /** The messages at the given sequences (ascending); sequences no longer stored are absent from the map. */
+  readSeqs(topicId: number, seqs: readonly number[]): Map<number, StoredMessage> {
+    const found = new Map<number, StoredMessage>();
+    let row: BatchRow | undefined;
+    let offsets: number[] = [];
+    for (const seq of seqs) {
+      if (row === undefined || seq < row.first_seq || seq >= row.first_seq + row.count) {
+        row = this.containing.get(topicId, seq);
+        if (row === undefined || seq >= row.first_seq + row.count) {
+          row = undefined;
+          continue;
+        }
+        offsets = entryOffsets(row.data, row.count);
+      }
+      found.set(seq, decodeEntry(row.data, offsets[seq - row.first_seq]!, seq, row.published_at).message);
+    }
+    this.stats.messagesRead += found.size;
+    return found;
+  }
+
+  /** First sequence published at or after `time`, or undefined if none is stored. */
+  firstSeqAtTime(topicId: number, time: number): number | undefined {
+    return this.atTime.get(topicId, time);
+  }
+
+  /** Publish time of the stored message at `seq` (its batch's time), or undefined if not stored. */
+  publishedAt(topicId: number, seq: number): number | undefined {
+    return this.publishedAtStmt.get(topicId, seq);
+  }
+}

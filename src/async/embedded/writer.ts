@@ -1,0 +1,285 @@
+/**
+ * The group-commit writer: the only code that writes the log and group state, in one transaction per turn.
+ *
+ * Publishes, settlements (acks, nacks: the groups they touched), parked-message moves and retention queue
+ * up in memory; the writer commits them together as soon as it is free (a `setImmediate` after the first
+ * piece of work arrives), never waiting for a batch to fill. At low load a transaction carries one message
+ * and a publish resolves within a few hundred µs; under load everything that arrived while the previous
+ * transaction ran goes into the next one, so batches grow by themselves. A publish promise resolves only
+ * after the transaction holding it committed; if the transaction fails it rejects and nothing was stored.
+ *
+ * Messages of one topic in one transaction are stored as a few batch rows (`batch-codec.ts`), so the cost
+ * per message is a share of one row insert. Acks cost a rewrite of each touched group's small `unsettled`
+ * BLOB per transaction, not a row each.
+ *
+ * Durability `power` runs transactions that store messages with `synchronous=FULL` (the WAL is fsynced
+ * before the commit returns) and settlement-only transactions with `synchronous=NORMAL`: losing an ack to
+ * a power cut means one more delivery, which at-least-once allows, and it saves an fsync per ack batch.
+ */
+import type Database from 'better-sqlite3';
+import type { Clock } from '../../core/clock.js';
+import type { PublishReceipt } from '../broker.js';
+import { BatchEncoder, type StoredMessage } from './batch-codec.js';
+import type { Durability } from './database.js';
+import type { ResolvedTuning } from './options.js';
+import type { EmbeddedBrokerStats } from './stats.js';
+import type { TopicState } from './topic-state.js';
+
+/** A stored message whose publish time is filled in when its transaction commits. */
+export interface PendingMessage extends StoredMessage {
+  publishedAt: number;
+}
+
+interface PendingPublish {
+  readonly topic: TopicState;
+  readonly message: PendingMessage;
+  readonly headersJson: string;
+  readonly resolve: (receipt: PublishReceipt) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+/** A group whose persistent state (cursor, unsettled window) changed since the last commit. */
+export interface DirtyGroup {
+  readonly id: number;
+  /** The row to write: called inside the transaction, so it reflects the state at commit time. */
+  snapshot(): { cursor: number; unsettled: Buffer };
+}
+
+export type ParkedOp =
+  | { readonly op: 'insert'; readonly groupId: number; readonly seq: number; readonly due: number; readonly deliveries: number }
+  | { readonly op: 'delete'; readonly groupId: number; readonly seq: number }
+  | { readonly op: 'clear'; readonly groupId: number };
+
+export interface WriterHooks {
+  /** Messages of `topic` just committed, in sequence order: hand them to caught-up groups. */
+  onCommitted(topic: TopicState, messages: readonly StoredMessage[]): void;
+  /** Work to do inside the transaction after everything else (retention). Called when `retentionDue()`. */
+  retention(now: number): void;
+}
+
+interface Waiter {
+  readonly promise: Promise<void>;
+  resolve(): void;
+  reject(error: unknown): void;
+}
+
+export class CommitWriter {
+  private publishes: PendingPublish[] = [];
+  private dirty = new Set<DirtyGroup>();
+  private parkedOps: ParkedOp[] = [];
+  private waiter: Waiter | undefined;
+  private scheduled = false;
+  private committing = false;
+  private closed = false;
+  private retentionRequested = false;
+  private lastRetentionAt: number;
+  private syncMode: 'NORMAL' | 'FULL';
+  private readonly encoder = new BatchEncoder();
+  /** Bytes written per topic by the transaction in progress, applied to the topics once it committed. */
+  private readonly pendingBytes = new Map<TopicState, number>();
+  private readonly insertBatch: Database.Statement<[number, number, number, number, number, Buffer]>;
+  private readonly updateGroup: Database.Statement<[number, Buffer, number]>;
+  private readonly insertParked: Database.Statement<[number, number, number, number]>;
+  private readonly deleteParked: Database.Statement<[number, number]>;
+  private readonly clearParked: Database.Statement<[number]>;
+  private readonly syncFull: Database.Statement;
+  private readonly syncNormal: Database.Statement;
+
+  constructor(
+    private readonly db: Database.Database,
+    private readonly durability: Durability,
+    private readonly clock: Clock,
+    private readonly tuning: ResolvedTuning,
+    private readonly stats: EmbeddedBrokerStats,
+    private readonly hooks: WriterHooks,
+  ) {
+    this.insertBatch = db.prepare('INSERT INTO batches (topic_id, first_seq, count, published_at, bytes, data) VALUES (?, ?, ?, ?, ?, ?)');
+    this.updateGroup = db.prepare('UPDATE groups SET cursor = ?, unsettled = ? WHERE group_id = ?');
+    this.insertParked = db.prepare('INSERT OR REPLACE INTO parked (group_id, seq, due, deliveries) VALUES (?, ?, ?, ?)');
+    this.deleteParked = db.prepare('DELETE FROM parked WHERE group_id = ? AND seq = ?');
+    this.clearParked = db.prepare('DELETE FROM parked WHERE group_id = ?');
+    this.syncFull = db.prepare('PRAGMA synchronous = FULL');
+    this.syncNormal = db.prepare('PRAGMA synchronous = NORMAL');
+    this.syncMode = durability === 'power' ? 'FULL' : 'NORMAL';
+    this.lastRetentionAt = clock.now();
+  }
+
+  /** Queue a message; resolves with its receipt once its transaction committed. */
+  publish(topic: TopicState, message: PendingMessage, headersJson: string): Promise<PublishReceipt> {
+    return new Promise<PublishReceipt>((resolve, reject) => {
+      this.publishes.push({ topic, message, headersJson, resolve, reject });
+      this.schedule();
+    });
+  }
+
+  /** Record that `group` must be written with the next commit. */
+  markDirty(group: DirtyGroup): void {
+    this.dirty.add(group);
+    this.schedule();
+  }
+
+  parked(op: ParkedOp): void {
+    this.parkedOps.push(op);
+    this.schedule();
+  }
+
+  get hasPendingParkedOps(): boolean {
+    return this.parkedOps.length > 0;
+  }
+
+  /** Resolves once the next commit is done: what a settlement waits for. */
+  whenCommitted(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    if (this.waiter === undefined) {
+      let resolve!: () => void;
+      let reject!: (error: unknown) => void;
+      const promise = new Promise<void>((res, rej) => {
+        resolve = res;
+        reject = rej;
+      });
+      this.waiter = { promise, resolve, reject };
+    }
+    this.schedule();
+    return this.waiter.promise;
+  }
+
+  /** Ask for retention to run with the next commit, and resolve when it has. */
+  requestRetention(): Promise<void> {
+    this.retentionRequested = true;
+    return this.whenCommitted();
+  }
+
+  /** Commit everything queued now, synchronously, until nothing is left. */
+  flush(): void {
+    while (this.hasWork()) {
+      if (!this.commit()) break;
+    }
+  }
+
+  /** Flush, then refuse further work (settlements after this resolve at once: their state is gone). */
+  close(): void {
+    this.flush();
+    this.closed = true;
+  }
+
+  private hasWork(): boolean {
+    return this.publishes.length > 0 || this.dirty.size > 0 || this.parkedOps.length > 0 || this.waiter !== undefined || this.retentionRequested;
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.closed) return;
+    this.scheduled = true;
+    setImmediate(this.onImmediate);
+  }
+
+  private readonly onImmediate = (): void => {
+    this.scheduled = false;
+    if (this.closed || this.committing) return;
+    this.commit();
+    if (this.hasWork()) this.schedule();
+  };
+
+  /** One transaction. Returns false if it failed (everything it carried was rejected or stays queued). */
+  private commit(): boolean {
+    if (this.committing) return false;
+    this.committing = true;
+    const limit = this.tuning.maxTransactionMessages;
+    const publishes = this.publishes.length <= limit ? this.publishes : this.publishes.slice(0, limit);
+    this.publishes = this.publishes.length <= limit ? [] : this.publishes.slice(limit);
+    const dirty = this.dirty;
+    this.dirty = new Set();
+    const parkedOps = this.parkedOps;
+    this.parkedOps = [];
+    const waiter = this.waiter;
+    this.waiter = undefined;
+    const now = this.clock.now();
+    const runRetention = this.retentionRequested || now - this.lastRetentionAt >= this.tuning.retentionIntervalMs;
+    let committedByTopic: Map<TopicState, PendingPublish[]> | undefined;
+    this.pendingBytes.clear();
+    try {
+      this.setSync(publishes.length > 0 && this.durability === 'power' ? 'FULL' : 'NORMAL');
+      this.db.transaction(() => {
+        if (publishes.length > 0) committedByTopic = this.writePublishes(publishes, now);
+        for (const op of parkedOps) {
+          if (op.op === 'insert') this.insertParked.run(op.groupId, op.seq, Math.ceil(op.due), op.deliveries);
+          else if (op.op === 'delete') this.deleteParked.run(op.groupId, op.seq);
+          else this.clearParked.run(op.groupId);
+        }
+        for (const group of dirty) {
+          const row = group.snapshot();
+          this.updateGroup.run(row.cursor, row.unsettled, group.id);
+        }
+        if (runRetention) this.hooks.retention(now);
+      })();
+    } catch (error) {
+      this.committing = false;
+      for (const p of publishes) p.reject(error);
+      // Group state and parked moves still describe memory: keep them for the next attempt, in order.
+      for (const group of dirty) this.dirty.add(group);
+      this.parkedOps = parkedOps.concat(this.parkedOps);
+      waiter?.reject(error);
+      return false;
+    }
+    this.committing = false;
+    if (runRetention) {
+      this.retentionRequested = false;
+      this.lastRetentionAt = now;
+    }
+    this.stats.transactions++;
+    if (committedByTopic !== undefined) {
+      this.stats.publishTransactions++;
+      this.stats.messagesWritten += publishes.length;
+      if (publishes.length > this.stats.largestTransaction) this.stats.largestTransaction = publishes.length;
+      for (const p of publishes) p.resolve({ id: p.message.id, sequence: p.message.seq });
+      for (const [topic, list] of committedByTopic) {
+        topic.committedSeq = list[list.length - 1]!.message.seq + 1;
+        topic.lastPublishedAt = list[0]!.message.publishedAt;
+        topic.bytes += this.pendingBytes.get(topic) ?? 0;
+        this.hooks.onCommitted(
+          topic,
+          list.map((p) => p.message),
+        );
+      }
+    }
+    waiter?.resolve();
+    return true;
+  }
+
+  private writePublishes(publishes: readonly PendingPublish[], now: number): Map<TopicState, PendingPublish[]> {
+    const byTopic = new Map<TopicState, PendingPublish[]>();
+    for (const p of publishes) {
+      const list = byTopic.get(p.topic);
+      if (list === undefined) byTopic.set(p.topic, [p]);
+      else list.push(p);
+    }
+    const { maxRowMessages, maxRowBytes } = this.tuning;
+    const encoder = this.encoder;
+    for (const [topic, list] of byTopic) {
+      const publishedAt = Math.max(Math.floor(now), topic.lastPublishedAt);
+      let rowStart = 0;
+      encoder.reset();
+      for (let i = 0; i < list.length; i++) {
+        const m = list[i]!.message;
+        m.publishedAt = publishedAt;
+        encoder.append({ id: m.id, key: m.key, headersJson: list[i]!.headersJson, body: m.body, notBefore: m.notBefore });
+        const next = list[i + 1]?.message;
+        // A row holds consecutive sequences only; it ends at its size limits or before a gap.
+        if (next === undefined || next.seq !== m.seq + 1 || i + 1 - rowStart >= maxRowMessages || encoder.size >= maxRowBytes) {
+          const data = encoder.view();
+          this.insertBatch.run(topic.id, list[rowStart]!.message.seq, i + 1 - rowStart, publishedAt, data.byteLength, data);
+          this.stats.rowsWritten++;
+          this.pendingBytes.set(topic, (this.pendingBytes.get(topic) ?? 0) + data.byteLength);
+          rowStart = i + 1;
+          encoder.reset();
+        }
+      }
+    }
+    return byTopic;
+  }
+
+  private setSync(mode: 'NORMAL' | 'FULL'): void {
+    if (mode === this.syncMode) return;
+    (mode === 'FULL' ? this.syncFull : this.syncNormal).run();
+    this.syncMode = mode;
+  }
+}
