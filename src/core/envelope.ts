@@ -2,7 +2,7 @@ import { type Clock, systemClock } from './clock.js';
 import { Context } from './context.js';
 import { EnvelopeError } from './errors.js';
 import { newId } from './ids.js';
-import { isValidTraceparent, isValidTracestate } from './trace-context.js';
+import { isValidTraceparent, isValidTracestate, trimOws } from './trace-context.js';
 
 /**
  * The message envelope: CloudEvents 1.0 context attributes plus Courier's extensions (correlation and
@@ -250,7 +250,7 @@ function decode(headers: Readonly<Record<string, string>>, prefix: string, perce
   if (traceparent !== undefined) {
     if (!isValidTraceparent(traceparent))
       throw new EnvelopeError('traceparent', 'is not a valid W3C traceparent');
-    env.traceparent = traceparent;
+    env.traceparent = trimOws(traceparent); // stored without the optional whitespace HTTP allows around it
   }
   const tracestate = raw.get('tracestate');
   if (tracestate !== undefined) {

@@ -8,8 +8,9 @@ import { randomHex } from './ids.js';
  * - `traceparent` is `version-traceid-parentid-flags` in lowercase hex. Version `ff` is invalid. Version `00`
  *   is exactly 55 characters. A higher version is parsed as far as the `00` fields go and may carry more
  *   fields after a `-` (forward compatibility). Trace id and parent id must not be all zeros.
- * - `tracestate` is a comma-separated list of at most 32 `key=value` members with optional spaces/tabs
- *   around members; empty members are allowed; keys are unique; key and value grammars are the spec's.
+ * - `tracestate` is a comma-separated list of at most 32 members (the ABNF's `list-member 0*31(OWS "," OWS
+ *   list-member)`, so empty members count), each `key=value` or empty, with optional spaces/tabs around
+ *   members; keys are unique; key and value grammars are the spec's.
  *
  * All parsers walk the string once with character-code checks (no regular expressions), so hostile input
  * of any length costs linear time. Invalid input yields `undefined`, never an exception.
@@ -31,9 +32,14 @@ export interface TraceParent {
 
 const TRACEPARENT_00_LENGTH = 55;
 
-/** Parse a `traceparent` header value; undefined if it is not valid. */
-export function parseTraceparent(value: unknown): TraceParent | undefined {
-  if (typeof value !== 'string' || value.length < TRACEPARENT_00_LENGTH) return undefined;
+/**
+ * Parse a `traceparent` header value; undefined if it is not valid. Leading and trailing optional
+ * whitespace (space, tab) is ignored, as the W3C test suite requires; see `trimOws`.
+ */
+export function parseTraceparent(input: unknown): TraceParent | undefined {
+  if (typeof input !== 'string') return undefined;
+  const value = trimOws(input);
+  if (value.length < TRACEPARENT_00_LENGTH) return undefined;
   if (!isLowerHex(value, 0, 2) || value.charCodeAt(2) !== DASH) return undefined;
   const version = value.slice(0, 2);
   if (version === 'ff') return undefined;
@@ -128,21 +134,19 @@ export function parseTracestate(value: unknown): TraceStateEntry[] | undefined {
   const entries: TraceStateEntry[] = [];
   const seen = new Set<string>();
   let start = 0;
+  let members = 0;
   while (start <= value.length) {
+    if (++members > TRACESTATE_MAX_MEMBERS) return undefined;
     let end = value.indexOf(',', start);
     if (end < 0) end = value.length;
     // Trim optional whitespace (space, tab) around the member.
-    let a = start;
-    let b = end;
-    while (a < b && isOws(value.charCodeAt(a))) a++;
-    while (b > a && isOws(value.charCodeAt(b - 1))) b--;
-    if (a < b) {
-      const eq = value.indexOf('=', a);
-      if (eq < 0 || eq >= b) return undefined;
-      const key = value.slice(a, eq);
-      const val = value.slice(eq + 1, b);
+    const member = trimOws(value.slice(start, end));
+    if (member.length > 0) {
+      const eq = member.indexOf('=');
+      if (eq < 0) return undefined;
+      const key = member.slice(0, eq);
+      const val = member.slice(eq + 1);
       if (!isTracestateKey(key) || !isTracestateValue(val) || seen.has(key)) return undefined;
-      if (entries.length === TRACESTATE_MAX_MEMBERS) return undefined;
       seen.add(key);
       entries.push([key, val]);
     }
@@ -217,6 +221,15 @@ export function isTracestateValue(value: string): boolean {
 }
 
 // ---------------------------------------------------------------------------------------------- characters
+
+/** `s` without leading and trailing spaces and tabs (HTTP optional whitespace); `s` itself if it has none. */
+export function trimOws(s: string): string {
+  let a = 0;
+  let b = s.length;
+  while (a < b && isOws(s.charCodeAt(a))) a++;
+  while (b > a && isOws(s.charCodeAt(b - 1))) b--;
+  return a === 0 && b === s.length ? s : s.slice(a, b);
+}
 
 const DASH = 0x2d;
 const SPACE = 0x20;
