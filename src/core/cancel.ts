@@ -6,8 +6,11 @@
  *
  * Contract:
  * - a token is cancelled at most once; `reason` is undefined until then and never changes after;
- * - listeners run synchronously, once, in registration order, when the token is cancelled;
+ * - listeners run synchronously, once, in registration order, when the token is cancelled; a listener
+ *   that throws does not stop the others (nor the cancellation of children): once all have run, `cancel`
+ *   rethrows the first error;
  * - a listener added after cancellation runs immediately;
+ * - the function `onCancel` returns removes that one registration, and only the first call does anything;
  * - cancelling a parent cancels every live child with the same reason; a child never cancels its parent.
  */
 export type CancelListener = (reason: unknown) => void;
@@ -37,7 +40,11 @@ export class CancelToken {
     }
     if (this === CancelToken.never) return noop;
     (this.listeners ??= []).push(listener);
+    let registered = true;
     return () => {
+      // Only once: a second call must not remove another registration of the same function.
+      if (!registered) return;
+      registered = false;
       const list = this.listeners;
       if (!list) return;
       const i = list.indexOf(listener);
@@ -47,6 +54,8 @@ export class CancelToken {
 
   /** Throws the cancellation reason if cancelled. Call before starting expensive work. */
   throwIfCancelled(): void {
+    // The reason is what the canceller passed (an Error unless it chose otherwise): rethrown as is.
+    // eslint-disable-next-line @typescript-eslint/only-throw-error
     if (this._reason !== undefined) throw this._reason;
   }
 
@@ -66,7 +75,18 @@ export class CancelToken {
     this.controller?.abort(this._reason);
     const list = this.listeners;
     this.listeners = undefined;
-    if (list) for (const listener of list) listener(this._reason);
+    if (!list) return;
+    let failed = false;
+    let firstError: unknown;
+    for (const listener of list) {
+      try {
+        listener(this._reason);
+      } catch (error) {
+        if (!failed) firstError = error;
+        failed = true;
+      }
+    }
+    if (failed) throw firstError;
   }
 }
 
@@ -87,8 +107,11 @@ export class CancelSource extends CancelToken {
   }
 
   cancel(reason: unknown): void {
-    this.cancelWith(reason);
-    this.dispose();
+    try {
+      this.cancelWith(reason);
+    } finally {
+      this.dispose();
+    }
   }
 
   /** Detach from the parent without cancelling: call when the guarded work finished, so parents don't leak listeners. */
