@@ -68,8 +68,13 @@ export class Context implements ContextFields {
     return this.withDeadline(clock.now() + ms);
   }
 
-  /** A child whose deadline is the earlier of this one's and `deadline`: a callee can never extend its caller's. */
+  /**
+   * A child whose deadline is the earlier of this one's and `deadline`: a callee can never extend its caller's.
+   * NaN (e.g. a timeout read from a missing setting) throws `RangeError`: it would otherwise compare false
+   * with every time and silently switch the deadline off.
+   */
   withDeadline(deadline: number): Context {
+    if (Number.isNaN(deadline)) throw new RangeError('deadline is NaN');
     if (this.deadline !== undefined && this.deadline <= deadline) return this;
     return this.with({ deadline });
   }
