@@ -1,0 +1,130 @@
+import { type Clock, sleep, systemClock } from '../core/clock.js';
+import type { Context } from '../core/context.js';
+import { RetryBudgetExhaustedError, isNonRetryable } from '../core/errors.js';
+import type { Handler } from '../core/middleware.js';
+import { type Jitter, backoffDelay } from './backoff.js';
+import type { RetryBudget } from './retry-budget.js';
+import { type Policy, invoke } from './shared.js';
+
+/**
+ * retry: try a failed call again, with capped exponential backoff and jitter.
+ *
+ * Contract:
+ * - at most `attempts` calls in total; attempt n runs with `ctx.with({ attempt: n })`;
+ * - an error whose `retryable` is false (`DeadlineExceededError`, `ValidationError`, a cancelled call…) is
+ *   never retried, whatever `retryOn` says; `retryOn` can further narrow what is retried;
+ * - the wait before a retry is the backoff delay (see backoff.ts), raised to the error's `retryAfterMs`
+ *   when the callee asked for longer;
+ * - it never sleeps past the caller's deadline: if the wait would reach it, retry stops and rethrows the
+ *   last error; sleeps end early, rejecting with the cancel reason, when `ctx.cancel` fires;
+ * - with a `budget`, every call deposits and every retry withdraws; when the budget is empty the call fails
+ *   with `RetryBudgetExhaustedError` whose `cause` is the last error;
+ * - when it gives up, the caller sees the last error itself (not a wrapper), unless the budget refused.
+ *
+ * Hot path: the first attempt is the callee's promise plus one rejection handler; nothing else is
+ * allocated and the context is passed through untouched when it already says attempt 1. The loop for
+ * later attempts is an ordinary async function, entered only after a failure.
+ */
+export interface RetryOptions {
+  /** Maximum number of attempts in total, the first included. Default 3. */
+  readonly attempts?: number;
+  /** Base backoff delay in ms. Default 100. */
+  readonly baseMs?: number;
+  /** Cap on a single backoff delay in ms. Default 10 000. */
+  readonly maxMs?: number;
+  /** Default 'full'. */
+  readonly jitter?: Jitter;
+  /** Which errors to retry (after the non-retryable ones are excluded); `attempt` is the one that failed. Default: all. */
+  readonly retryOn?: (error: unknown, attempt: number) => boolean;
+  /** A budget shared with other calls that bounds retries to a fraction of requests. */
+  readonly budget?: RetryBudget;
+  readonly clock?: Clock;
+  /** Uniform random in [0, 1). Default Math.random; inject a seeded one in tests. */
+  readonly random?: () => number;
+  /** Called before each wait, with the attempt about to be made (2 for the first retry). */
+  readonly onRetry?: (event: RetryEvent) => void;
+}
+
+export interface RetryEvent {
+  /** The attempt about to be made after the delay (2 for the first retry). */
+  readonly attempt: number;
+  readonly delayMs: number;
+  /** The error of the attempt that just failed. */
+  readonly error: unknown;
+}
+
+interface RetryConfig {
+  readonly attempts: number;
+  readonly baseMs: number;
+  readonly maxMs: number;
+  readonly jitter: Jitter;
+  readonly retryOn: ((error: unknown, attempt: number) => boolean) | undefined;
+  readonly budget: RetryBudget | undefined;
+  readonly clock: Clock;
+  readonly random: () => number;
+  readonly onRetry: ((event: RetryEvent) => void) | undefined;
+}
+
+export function retry(options: RetryOptions = {}): Policy {
+  const config: RetryConfig = {
+    attempts: options.attempts ?? 3,
+    baseMs: options.baseMs ?? 100,
+    maxMs: options.maxMs ?? 10_000,
+    jitter: options.jitter ?? 'full',
+    retryOn: options.retryOn,
+    budget: options.budget,
+    clock: options.clock ?? systemClock,
+    random: options.random ?? Math.random,
+    onRetry: options.onRetry,
+  };
+  if (!(Number.isInteger(config.attempts) && config.attempts >= 1)) {
+    throw new RangeError(`retry: attempts must be an integer ≥ 1, got ${config.attempts}`);
+  }
+  if (!(config.baseMs >= 0 && config.maxMs >= 0)) throw new RangeError('retry: baseMs and maxMs must be ≥ 0');
+  const { budget } = config;
+  return <I, O>(next: Handler<I, O>): Handler<I, O> =>
+    (input, ctx) => {
+      if (budget !== undefined) budget.deposit();
+      const first = invoke(next, input, ctx.attempt === 1 ? ctx : ctx.with({ attempt: 1 }));
+      if (config.attempts === 1) return first;
+      return first.then(undefined, (error: unknown) => retryAfterFailure(config, next, input, ctx, error));
+    };
+}
+
+/** Attempts 2…n, entered once the first attempt failed. */
+async function retryAfterFailure<I, O>(
+  config: RetryConfig,
+  next: Handler<I, O>,
+  input: I,
+  ctx: Context,
+  firstError: unknown,
+): Promise<O> {
+  const { clock, budget } = config;
+  let error = firstError;
+  let previousDelay = config.baseMs;
+  for (let attempt = 2; ; attempt++) {
+    if (attempt > config.attempts || isNonRetryable(error)) throw error;
+    if (config.retryOn !== undefined && !config.retryOn(error, attempt - 1)) throw error;
+    ctx.cancel.throwIfCancelled();
+    let delay = backoffDelay(attempt - 1, previousDelay, config);
+    previousDelay = delay;
+    const asked = retryAfterOf(error);
+    if (asked > delay) delay = asked;
+    if (ctx.deadline !== undefined && clock.now() + delay >= ctx.deadline) throw error;
+    if (budget !== undefined && !budget.tryWithdraw()) throw new RetryBudgetExhaustedError(error);
+    config.onRetry?.({ attempt, delayMs: delay, error });
+    await sleep(delay, clock, ctx.cancel);
+    try {
+      return await invoke(next, input, ctx.with({ attempt }));
+    } catch (failure) {
+      error = failure;
+    }
+  }
+}
+
+/** The wait the callee asked for (`retryAfterMs`, e.g. from a Retry-After header), or 0. */
+function retryAfterOf(error: unknown): number {
+  if (typeof error !== 'object' || error === null) return 0;
+  const asked = (error as { retryAfterMs?: unknown }).retryAfterMs;
+  return typeof asked === 'number' && asked > 0 ? asked : 0;
+}
