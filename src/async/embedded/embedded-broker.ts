@@ -24,7 +24,8 @@
  * group-commit writer (`writer.ts`); each group dispatches from a bounded in-memory window (`group.ts`).
  * After a restart (clean or not) every acknowledged publish is present and every unacked delivery is
  * delivered again: leases are not trusted across restarts. Dead letters are ordinary publishes to a topic
- * such as `${topic}.dlq` (the consumer pipeline does that).
+ * such as `${topic}.dlq` (the consumer pipeline does that). While a subscription is open the broker keeps
+ * the process alive (as an open socket would); its own timers do not.
  *
  * ## On-disk schema (`dir/broker.db`, schema version 1)
  * ```
@@ -119,6 +120,8 @@ export class EmbeddedBroker implements Broker {
   private readonly insertGroup: Database.Statement<[number, string, number, number], number>;
   private closed = false;
   private closing: Promise<void> | undefined;
+  /** Held while a subscription is open, so a process that only consumes does not exit under it. */
+  private keepAlive: NodeJS.Timeout | undefined;
 
   constructor(options: EmbeddedBrokerOptions) {
     if (typeof options?.dir !== 'string' || options.dir === '') throw new TypeError('embeddedBroker: `dir` is required');
@@ -207,8 +210,9 @@ export class EmbeddedBroker implements Broker {
     const leaseMs = positiveInt(options.leaseMs, DEFAULT_LEASE_MS, 'leaseMs');
     const t = this.topicFor(topic);
     const group = t.groups.get(options.group) ?? this.createGroup(t, options.group, options.start ?? { from: 'latest' });
-    const subscription = new EmbeddedSubscription(group, prefetch, leaseMs, handler, (s) => this.subscriptions.delete(s));
+    const subscription = new EmbeddedSubscription(group, prefetch, leaseMs, handler, (s) => this.forget(s));
     this.subscriptions.add(subscription);
+    this.keepAlive ??= setInterval(() => undefined, 1 << 30);
     group.addSubscriber(subscription);
     return subscription;
   }
@@ -253,6 +257,14 @@ export class EmbeddedBroker implements Broker {
       this.writer.close();
     } finally {
       this.db.close();
+    }
+  }
+
+  private forget(subscription: EmbeddedSubscription): void {
+    this.subscriptions.delete(subscription);
+    if (this.subscriptions.size === 0 && this.keepAlive !== undefined) {
+      clearInterval(this.keepAlive);
+      this.keepAlive = undefined;
     }
   }
 
