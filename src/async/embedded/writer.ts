@@ -19,7 +19,7 @@
 import type Database from 'better-sqlite3';
 import type { Clock } from '../../core/clock.js';
 import type { PublishReceipt } from '../broker.js';
-import { BatchEncoder, type StoredMessage } from './batch-codec.js';
+import { BatchEncoder, encodedSizeBound, type StoredMessage } from './batch-codec.js';
 import type { Durability } from './database.js';
 import type { ResolvedTuning } from './options.js';
 import type { EmbeddedBrokerStats } from './stats.js';
@@ -257,22 +257,32 @@ export class CommitWriter {
     for (const [topic, list] of byTopic) {
       const publishedAt = Math.max(Math.floor(now), topic.lastPublishedAt);
       let rowStart = 0;
+      const flushRow = (end: number): void => {
+        if (end === rowStart) return;
+        const data = encoder.view();
+        this.insertBatch.run(topic.id, list[rowStart]!.message.seq, end - rowStart, publishedAt, data.byteLength, data);
+        this.stats.rowsWritten++;
+        this.pendingBytes.set(topic, (this.pendingBytes.get(topic) ?? 0) + data.byteLength);
+        rowStart = end;
+        encoder.reset();
+      };
       encoder.reset();
       for (let i = 0; i < list.length; i++) {
-        const m = list[i]!.message;
+        const p = list[i]!;
+        const m = p.message;
         m.publishedAt = publishedAt;
-        encoder.append({ id: m.id, key: m.key, headersJson: list[i]!.headersJson, body: m.body, notBefore: m.notBefore });
-        const next = list[i + 1]?.message;
-        // A row holds consecutive sequences only; it ends at its size limits or before a gap.
-        if (next === undefined || next.seq !== m.seq + 1 || i + 1 - rowStart >= maxRowMessages || encoder.size >= maxRowBytes) {
-          const data = encoder.view();
-          this.insertBatch.run(topic.id, list[rowStart]!.message.seq, i + 1 - rowStart, publishedAt, data.byteLength, data);
-          this.stats.rowsWritten++;
-          this.pendingBytes.set(topic, (this.pendingBytes.get(topic) ?? 0) + data.byteLength);
-          rowStart = i + 1;
-          encoder.reset();
+        const entry = { id: m.id, key: m.key, headersJson: p.headersJson, body: m.body, notBefore: m.notBefore };
+        // A row holds consecutive sequences only, at most maxRowMessages of them in at most maxRowBytes.
+        const previous = list[i - 1]?.message;
+        if (
+          i > rowStart &&
+          (previous!.seq + 1 !== m.seq || i - rowStart >= maxRowMessages || encoder.size + encodedSizeBound(entry) > maxRowBytes)
+        ) {
+          flushRow(i);
         }
+        encoder.append(entry);
       }
+      flushRow(list.length);
     }
     return byTopic;
   }

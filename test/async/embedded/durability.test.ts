@@ -96,6 +96,31 @@ describe('embedded broker: durability', () => {
     await second.close();
   });
 
+  it('keeps per-key order across reopen: the held messages of a key still wait for the first', async () => {
+    const first = embeddedBroker({ dir: tmp.dir });
+    const held = await record(first, 't', { group: 'g', prefetch: 10 }, 'hold');
+    await publishAll(first, 't', ['a1', 'a2', 'a3', 'b1'].map((id) => msg(id, { key: id[0] })));
+    await until(() => held.ids.length === 2);
+    expect(held.ids.sort()).toEqual(['a1', 'b1']);
+    await first.close();
+    const second = embeddedBroker({ dir: tmp.dir });
+    const order: string[] = [];
+    let inFlightA = 0;
+    let overlap = false;
+    await second.subscribe('t', { group: 'g', prefetch: 10 }, async (d) => {
+      if (d.message.key === 'a' && inFlightA++ > 0) overlap = true;
+      await settle(2);
+      order.push(`${d.message.id}@${d.message.attempt}`);
+      if (d.message.key === 'a') inFlightA--;
+      await d.ack();
+    });
+    await until(() => order.length === 4);
+    expect(overlap).toBe(false);
+    expect(order.filter((o) => o.startsWith('a'))).toEqual(['a1@2', 'a2@1', 'a3@1']);
+    expect(order).toContain('b1@2');
+    await second.close();
+  });
+
   it('is owned by one broker at a time: a second open of the directory fails until the first closes', async () => {
     const first = embeddedBroker({ dir: tmp.dir });
     expect(() => embeddedBroker({ dir: tmp.dir })).toThrow(BrokerDirectoryBusyError);

@@ -1,0 +1,65 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { BatchEncoder, decodeEntry, entryOffsets, offsetOfEntry } from '../../../src/async/embedded/batch-codec.js';
+import { decodeUnsettled, encodeUnsettled } from '../../../src/async/embedded/window-codec.js';
+
+const message = fc.record({
+  id: fc.string({ minLength: 1, maxLength: 40 }),
+  key: fc.option(fc.string({ maxLength: 20 }), { nil: undefined }),
+  headers: fc.dictionary(fc.string({ maxLength: 10 }), fc.string({ maxLength: 30 }), { maxKeys: 5 }),
+  body: fc.uint8Array({ maxLength: 300 }),
+  notBefore: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 2 ** 45 })),
+});
+
+describe('embedded broker codecs', () => {
+  it('a batch row decodes to the messages encoded into it, by position and sequentially', () => {
+    fc.assert(
+      fc.property(fc.array(message, { minLength: 1, maxLength: 20 }), fc.integer({ min: 1, max: 2 ** 40 }), (messages, firstSeq) => {
+        const encoder = new BatchEncoder();
+        for (const m of messages) encoder.append({ ...m, headersJson: JSON.stringify(m.headers) });
+        const data = Buffer.from(encoder.view());
+        const offsets = entryOffsets(data, messages.length);
+        let offset = 0;
+        messages.forEach((m, i) => {
+          expect(offsetOfEntry(data, i)).toBe(offsets[i]);
+          const { message: decoded, next } = decodeEntry(data, offset, firstSeq + i, 123);
+          expect(decoded).toEqual({ seq: firstSeq + i, id: m.id, key: m.key, headers: m.headers, body: Buffer.from(m.body), publishedAt: 123, notBefore: m.notBefore });
+          offset = next;
+        });
+        expect(offset).toBe(data.byteLength);
+      }),
+    );
+  });
+
+  it('decoded bodies are copies, not views of the row', () => {
+    const encoder = new BatchEncoder();
+    encoder.append({ id: 'a', key: undefined, headersJson: '{}', body: new Uint8Array([1, 2, 3]), notBefore: 0 });
+    const data = Buffer.from(encoder.view());
+    const { message } = decodeEntry(data, 0, 1, 0);
+    data.fill(0);
+    expect([...message.body]).toEqual([1, 2, 3]);
+  });
+
+  it('rejects an id longer than 65535 bytes', () => {
+    const encoder = new BatchEncoder();
+    expect(() => encoder.append({ id: 'x'.repeat(70_000), key: undefined, headersJson: '{}', body: new Uint8Array(), notBefore: 0 })).toThrow(RangeError);
+  });
+
+  it('the unsettled window round-trips (sequences below the cursor, delivery counts)', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 2, max: 2 ** 50 }),
+        fc.array(fc.record({ back: fc.integer({ min: 1, max: 2 ** 30 }), deliveries: fc.integer({ min: 0, max: 2 ** 31 }) }), { maxLength: 50 }),
+        (cursor, raw) => {
+          const entries = raw.filter((e) => cursor - e.back >= 1).map((e) => ({ seq: cursor - e.back, deliveries: e.deliveries }));
+          expect(decodeUnsettled(cursor, encodeUnsettled(cursor, entries, entries.length))).toEqual(entries);
+        },
+      ),
+    );
+  });
+
+  it('an empty or missing window decodes to nothing', () => {
+    expect(decodeUnsettled(10, null)).toEqual([]);
+    expect(decodeUnsettled(10, encodeUnsettled(10, [], 0))).toEqual([]);
+  });
+});
