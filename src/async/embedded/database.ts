@@ -47,7 +47,6 @@ CREATE TABLE IF NOT EXISTS batches (
   data         BLOB NOT NULL
 ) STRICT;
 CREATE UNIQUE INDEX IF NOT EXISTS batches_by_topic_seq ON batches (topic_id, first_seq);
-CREATE INDEX IF NOT EXISTS batches_by_topic_time ON batches (topic_id, published_at);
 CREATE TABLE IF NOT EXISTS groups (
   group_id   INTEGER PRIMARY KEY,
   topic_id   INTEGER NOT NULL,

@@ -33,9 +33,11 @@
  * topics  (topic_id INTEGER PRIMARY KEY, name TEXT UNIQUE,
  *          first_seq INTEGER)                        lowest sequence retention kept
  * batches (batch_id INTEGER PRIMARY KEY, topic_id, first_seq, count, published_at, bytes, data BLOB)
- *          UNIQUE (topic_id, first_seq), INDEX (topic_id, published_at)
+ *          UNIQUE (topic_id, first_seq)
  *          one row = `count` consecutive messages of a topic, sequences first_seq … first_seq+count-1,
- *          encoded in `data` as described in batch-codec.ts (id, key, not-before, headers JSON, body)
+ *          encoded in `data` as described in batch-codec.ts (id, key, not-before, headers JSON, body).
+ *          published_at never decreases along first_seq, so time lookups binary-search the sequence index
+ *          instead of paying for a time index on every publish.
  * groups  (group_id INTEGER PRIMARY KEY, topic_id, name, cursor, unsettled BLOB, created_at)
  *          UNIQUE (topic_id, name). Every message with sequence < cursor was taken by the group; of those,
  *          the ones listed in `unsettled` (window-codec.ts: sequence + delivery count) or in `parked` are
@@ -150,7 +152,8 @@ export class EmbeddedBroker implements Broker {
         .prepare<[number, string, number, number], number>('INSERT INTO groups (topic_id, name, cursor, unsettled, created_at) VALUES (?, ?, ?, NULL, ?) RETURNING group_id')
         .pluck();
       const parkedQueries = new SqliteParkedQueries(this.db);
-      this.retention = new RetentionRunner(this.db, (groupId) => parkedQueries.minSeq(groupId));
+      const reader = new LogReader(this.db, this.counters);
+      this.retention = new RetentionRunner(this.db, reader, (groupId) => parkedQueries.minSeq(groupId));
       this.writer = new CommitWriter(this.db, this.durability, this.clock, this.tuning, this.counters, {
         onCommitted: (topic, messages) => {
           for (const group of topic.groups.values()) group.offer(messages);
@@ -161,7 +164,7 @@ export class EmbeddedBroker implements Broker {
       });
       this.ctx = {
         clock: this.clock,
-        reader: new LogReader(this.db, this.counters),
+        reader,
         writer: this.writer,
         tuning: this.tuning,
         stats: this.counters,
@@ -323,7 +326,8 @@ export class EmbeddedBroker implements Broker {
         return seq;
       }
       case 'time': {
-        const seq = this.ctx.reader.firstSeqAtTime(topic.id, position.time);
+        // A batch may start before firstSeq (retention cuts inside it): search from its possible start.
+        const seq = this.ctx.reader.firstSeqAtTime(topic.id, position.time, 1, topic.committedSeq);
         return seq === undefined ? topic.committedSeq : Math.max(seq, topic.firstSeq);
       }
       default:

@@ -19,7 +19,7 @@
  * Delivery counts are written lazily (with the next settlement), so a crash may under-count deliveries
  * made in the last moments before it.
  */
-import type { Clock } from '../../core/clock.js';
+import type { Clock, TimerHandle } from '../../core/clock.js';
 import type { Lag, ReceivedMessage } from '../broker.js';
 import type { StoredMessage } from './batch-codec.js';
 import type { LogReader } from './log-reader.js';
@@ -82,7 +82,8 @@ export interface ParkedQueries {
   minSeq(groupId: number): number | undefined;
 }
 
-type TimelineEvent = { readonly kind: 'lease' | 'wake'; readonly entry: Entry; readonly token: number } | { readonly kind: 'parked' };
+/** A timeline item: an entry whose lease or wait may be over, or `null` for "parked messages may be due". */
+type TimelineEvent = Entry | null;
 
 /** Deliveries per dispatch turn before yielding to the event loop. */
 const MAX_DELIVERIES_PER_TURN = 2048;
@@ -99,7 +100,10 @@ export class GroupRuntime implements DirtyGroup {
   private parkedNextDue = Infinity;
   private readonly subscribers: Subscriber[] = [];
   private roundRobin = 0;
+  /** Wake-ups for waiting entries and parked messages (leases use the sweep below). */
   private readonly timeline: Timeline<TimelineEvent>;
+  private leaseTimer: TimerHandle | undefined;
+  private leaseTimerAt = Infinity;
   private pumpScheduled = false;
   private pumping = false;
   private pumpAgain = false;
@@ -259,6 +263,8 @@ export class GroupRuntime implements DirtyGroup {
   close(): void {
     this.closed = true;
     this.timeline.close();
+    if (this.leaseTimer !== undefined) this.ctx.clock.clearTimeout(this.leaseTimer);
+    this.leaseTimer = undefined;
   }
 
   // ---- window mechanics ----
@@ -296,7 +302,7 @@ export class GroupRuntime implements DirtyGroup {
     }
     e.state = WAITING;
     e.due = due;
-    this.timeline.push(due, { kind: 'wake', entry: e, token: e.token });
+    this.timeline.push(due, e);
   }
 
   private park(e: Entry, due: number): void {
@@ -315,7 +321,7 @@ export class GroupRuntime implements DirtyGroup {
     }
     if (due < this.parkedNextDue) {
       this.parkedNextDue = due;
-      this.timeline.push(due, { kind: 'parked' });
+      this.timeline.push(due, null);
     }
   }
 
@@ -346,29 +352,54 @@ export class GroupRuntime implements DirtyGroup {
     else this.makeAvailable(next, next.message.notBefore, true);
   }
 
-  private readonly onTimeline = (event: TimelineEvent): void => {
+  /**
+   * A waiting entry's time or a parked due time came. Items are not removed when they stop applying (a
+   * reset dropped the entry, a later nack changed its due time), so check the entry's state now.
+   */
+  private readonly onTimeline = (e: TimelineEvent): void => {
     const now = this.ctx.clock.now();
-    if (event.kind === 'parked') {
+    if (e === null) {
       if (this.parkedNextDue <= now) this.schedulePump();
-      return;
-    }
-    const e = event.entry;
-    if (event.kind === 'lease') {
-      if (e.state !== IN_FLIGHT || e.token !== event.token) return;
-      if (e.leaseUntil > now) {
-        this.timeline.push(e.leaseUntil, event);
-        return;
-      }
-      this.endDelivery(e, now);
-      this.markDirty();
-      this.schedulePump();
-      return;
-    }
-    if (e.state === WAITING && e.due <= now) {
+    } else if (e.state === WAITING && e.due <= now) {
       e.state = READY;
       this.priority.push(e);
       this.schedulePump();
     }
+  };
+
+  /**
+   * Leases: one timer per group, armed for the earliest lease end known when it was armed. When it fires,
+   * sweep the window (bounded) for expired leases and re-arm for the earliest remaining one. A delivery only
+   * compares two numbers; nothing is kept per delivery, so an acked message is not retained by its lease.
+   */
+  private armLeaseTimer(at: number): void {
+    if (at >= this.leaseTimerAt || this.closed) return;
+    if (this.leaseTimer !== undefined) this.ctx.clock.clearTimeout(this.leaseTimer);
+    this.leaseTimerAt = at;
+    this.leaseTimer = this.ctx.clock.setTimeout(this.sweepLeases, Math.max(0, at - this.ctx.clock.now()));
+  }
+
+  private readonly sweepLeases = (): void => {
+    this.leaseTimer = undefined;
+    this.leaseTimerAt = Infinity;
+    if (this.closed) return;
+    const now = this.ctx.clock.now();
+    let next = Infinity;
+    let expired = false;
+    for (const e of this.entries) {
+      if (e.state !== IN_FLIGHT) continue;
+      if (e.leaseUntil <= now) {
+        this.endDelivery(e, now);
+        expired = true;
+      } else if (e.leaseUntil < next) {
+        next = e.leaseUntil;
+      }
+    }
+    if (expired) {
+      this.markDirty();
+      this.schedulePump();
+    }
+    if (next !== Infinity) this.armLeaseTimer(next);
   };
 
   // ---- dispatch ----
@@ -483,7 +514,7 @@ export class GroupRuntime implements DirtyGroup {
     e.subscriber = subscriber;
     e.leaseUntil = now + subscriber.leaseMs;
     subscriber.unsettled++;
-    this.timeline.push(e.leaseUntil, { kind: 'lease', entry: e, token: e.token });
+    if (e.leaseUntil < this.leaseTimerAt) this.armLeaseTimer(e.leaseUntil);
     const m = e.message;
     subscriber.deliver(
       { id: m.id, topic: this.topic.name, key: m.key, headers: m.headers, body: m.body, attempt: e.deliveries, sequence: m.seq, publishedAt: m.publishedAt },

@@ -23,7 +23,7 @@ export interface Page {
 export class LogReader {
   private readonly containing: Database.Statement<[number, number], BatchRow>;
   private readonly after: Database.Statement<[number, number], BatchRow>;
-  private readonly atTime: Database.Statement<[number, number], number>;
+  private readonly atOrAfter: Database.Statement<[number, number], { first_seq: number; published_at: number }>;
   private readonly publishedAtStmt: Database.Statement<[number, number], number>;
 
   constructor(
@@ -34,9 +34,7 @@ export class LogReader {
       'SELECT first_seq, count, published_at, data FROM batches WHERE topic_id = ? AND first_seq <= ? ORDER BY first_seq DESC LIMIT 1',
     );
     this.after = db.prepare('SELECT first_seq, count, published_at, data FROM batches WHERE topic_id = ? AND first_seq > ? ORDER BY first_seq');
-    this.atTime = db
-      .prepare<[number, number], number>('SELECT first_seq FROM batches WHERE topic_id = ? AND published_at >= ? ORDER BY published_at, first_seq LIMIT 1')
-      .pluck();
+    this.atOrAfter = db.prepare('SELECT first_seq, published_at FROM batches WHERE topic_id = ? AND first_seq >= ? ORDER BY first_seq LIMIT 1');
     this.publishedAtStmt = db
       .prepare<[number, number], number>('SELECT published_at FROM batches WHERE topic_id = ? AND first_seq <= ? ORDER BY first_seq DESC LIMIT 1')
       .pluck();
@@ -92,9 +90,28 @@ export class LogReader {
     return found;
   }
 
-  /** First sequence published at or after `time`, or undefined if none is stored. */
-  firstSeqAtTime(topicId: number, time: number): number | undefined {
-    return this.atTime.get(topicId, time);
+  /**
+   * First stored sequence in [`from`, `to`) published at or after `time`, or undefined. Publish times never
+   * decrease along a topic's sequence (the writer sees to it), so this is a binary search over sequences:
+   * O(log n) indexed probes and no index on time to maintain on every publish.
+   */
+  firstSeqAtTime(topicId: number, time: number, from: number, to: number): number | undefined {
+    let lo = from;
+    let hi = to;
+    let found: number | undefined;
+    while (lo < hi) {
+      const mid = lo + Math.floor((hi - lo) / 2);
+      const row = this.atOrAfter.get(topicId, mid);
+      if (row === undefined || row.first_seq >= hi) {
+        hi = mid; // no batch starts in [mid, hi)
+      } else if (row.published_at >= time) {
+        found = row.first_seq;
+        hi = mid; // no batch starts in (mid, row.first_seq): the answer is this one or earlier
+      } else {
+        lo = row.first_seq + 1;
+      }
+    }
+    return found;
   }
 
   /** Publish time of the stored message at `seq` (its batch's time), or undefined if not stored. */

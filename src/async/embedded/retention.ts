@@ -12,6 +12,7 @@
  * transaction at most once per `retentionIntervalMs` (or on demand), and costs one indexed range delete.
  */
 import type Database from 'better-sqlite3';
+import type { LogReader } from './log-reader.js';
 import type { TopicState } from './topic-state.js';
 
 export interface RetentionPolicy {
@@ -41,18 +42,15 @@ interface DeletedRow {
 /** Applies retention to topics, inside the caller's transaction. */
 export class RetentionRunner {
   private readonly deleteBelow: Database.Statement<[number, number, number], DeletedRow>;
-  private readonly lastBefore: Database.Statement<[number, number], { first_seq: number; count: number }>;
   private readonly oldest: Database.Statement<[number], { first_seq: number; count: number; bytes: number }>;
   private readonly setFirstSeq: Database.Statement<[number, number]>;
 
   constructor(
     db: Database.Database,
+    private readonly reader: LogReader,
     private readonly parkedMinSeq: (groupId: number) => number | undefined,
   ) {
     this.deleteBelow = db.prepare('DELETE FROM batches WHERE topic_id = ? AND first_seq < ? AND first_seq + count <= ? RETURNING count, bytes');
-    this.lastBefore = db.prepare(
-      'SELECT first_seq, count FROM batches WHERE topic_id = ? AND published_at < ? ORDER BY published_at DESC, first_seq DESC LIMIT 1',
-    );
     this.oldest = db.prepare('SELECT first_seq, count, bytes FROM batches WHERE topic_id = ? ORDER BY first_seq');
     this.setFirstSeq = db.prepare('UPDATE topics SET first_seq = ? WHERE topic_id = ?');
   }
@@ -69,8 +67,9 @@ export class RetentionRunner {
       cut = Math.max(cut, Math.min(low, topic.committedSeq));
     }
     if (policy.maxAgeMs !== undefined) {
-      const row = this.lastBefore.get(topic.id, now - policy.maxAgeMs);
-      if (row !== undefined) cut = Math.max(cut, row.first_seq + row.count);
+      // Everything before the first batch young enough to keep is old enough to delete.
+      const young = this.reader.firstSeqAtTime(topic.id, now - policy.maxAgeMs, 1, topic.committedSeq);
+      cut = Math.max(cut, young ?? topic.committedSeq);
     }
     if (policy.maxBytes !== undefined && topic.bytes > policy.maxBytes) {
       let excess = topic.bytes - policy.maxBytes;

@@ -14,6 +14,8 @@ export interface EmbeddedBrokerStats {
   rowsWritten: number;
   /** Largest number of messages stored by one transaction. */
   largestTransaction: number;
+  /** Longest time one transaction took to run and commit, in ms (includes the fsync at `power`). */
+  longestCommitMs: number;
   /** Page reads from the log by the dispatcher (a group catching up from disk). */
   pageReads: number;
   /** Messages decoded from the log (page reads, parked and restored messages). */
@@ -35,6 +37,7 @@ export function newStats(): EmbeddedBrokerStats {
     messagesWritten: 0,
     rowsWritten: 0,
     largestTransaction: 0,
+    longestCommitMs: 0,
     pageReads: 0,
     messagesRead: 0,
     largestPage: 0,

@@ -3,17 +3,14 @@
  * kept in a binary min-heap and served by a single clock timer armed for the earliest one. Items are never
  * removed early: when one falls due the owner checks whether it still applies (a settled delivery, an
  * extended lease), which keeps `push` O(log n) and the hot path free of timer churn: leases are pushed in
- * time order, so a delivery almost never re-arms the timer.
+ * time order, so a delivery almost never re-arms the timer. The heap is two parallel arrays (times and
+ * values), so a push allocates nothing.
  */
 import type { Clock, TimerHandle } from '../../core/clock.js';
 
-export interface TimelineItem<T> {
-  readonly at: number;
-  readonly value: T;
-}
-
 export class Timeline<T> {
-  private readonly heap: TimelineItem<T>[] = [];
+  private readonly ats: number[] = [];
+  private readonly values: T[] = [];
   private timer: TimerHandle | undefined;
   private armedAt = Infinity;
   private closed = false;
@@ -25,20 +22,24 @@ export class Timeline<T> {
   ) {}
 
   get size(): number {
-    return this.heap.length;
+    return this.ats.length;
   }
 
   push(at: number, value: T): void {
     if (this.closed) return;
-    const heap = this.heap;
-    heap.push({ at, value });
-    let i = heap.length - 1;
+    const { ats, values } = this;
+    let i = ats.length;
+    ats.push(at);
+    values.push(value);
     while (i > 0) {
       const parent = (i - 1) >> 1;
-      if (heap[parent]!.at <= heap[i]!.at) break;
-      [heap[parent], heap[i]] = [heap[i]!, heap[parent]!];
+      if (ats[parent]! <= at) break;
+      ats[i] = ats[parent]!;
+      values[i] = values[parent]!;
       i = parent;
     }
+    ats[i] = at;
+    values[i] = value;
     if (at < this.armedAt && !this.firing) this.arm();
   }
 
@@ -46,17 +47,18 @@ export class Timeline<T> {
     this.closed = true;
     if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
     this.timer = undefined;
-    this.heap.length = 0;
+    this.ats.length = 0;
+    this.values.length = 0;
   }
 
   private arm(): void {
     if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
     this.timer = undefined;
     this.armedAt = Infinity;
-    const top = this.heap[0];
+    const top = this.ats[0];
     if (top === undefined || this.closed) return;
-    this.armedAt = top.at;
-    this.timer = this.clock.setTimeout(this.fire, Math.max(0, top.at - this.clock.now()));
+    this.armedAt = top;
+    this.timer = this.clock.setTimeout(this.fire, Math.max(0, top - this.clock.now()));
   }
 
   private readonly fire = (): void => {
@@ -65,33 +67,33 @@ export class Timeline<T> {
     const now = this.clock.now();
     this.firing = true;
     try {
-      while (!this.closed && this.heap.length > 0 && this.heap[0]!.at <= now) {
-        const item = this.pop();
-        this.onDue(item.value);
-      }
+      while (!this.closed && this.ats.length > 0 && this.ats[0]! <= now) this.onDue(this.pop());
     } finally {
       this.firing = false;
     }
     this.arm();
   };
 
-  private pop(): TimelineItem<T> {
-    const heap = this.heap;
-    const top = heap[0]!;
-    const last = heap.pop()!;
-    if (heap.length > 0) {
-      heap[0] = last;
+  private pop(): T {
+    const { ats, values } = this;
+    const top = values[0]!;
+    const lastAt = ats.pop()!;
+    const lastValue = values.pop()!;
+    const n = ats.length;
+    if (n > 0) {
       let i = 0;
       for (;;) {
         const l = 2 * i + 1;
+        if (l >= n) break;
         const r = l + 1;
-        let m = i;
-        if (l < heap.length && heap[l]!.at < heap[m]!.at) m = l;
-        if (r < heap.length && heap[r]!.at < heap[m]!.at) m = r;
-        if (m === i) break;
-        [heap[m], heap[i]] = [heap[i]!, heap[m]!];
+        const m = r < n && ats[r]! < ats[l]! ? r : l;
+        if (ats[m]! >= lastAt) break;
+        ats[i] = ats[m]!;
+        values[i] = values[m]!;
         i = m;
       }
+      ats[i] = lastAt;
+      values[i] = lastValue;
     }
     return top;
   }

@@ -196,6 +196,7 @@ export class CommitWriter {
     const runRetention = this.retentionRequested || now - this.lastRetentionAt >= this.tuning.retentionIntervalMs;
     let committedByTopic: Map<TopicState, PendingPublish[]> | undefined;
     this.pendingBytes.clear();
+    const started = performance.now();
     try {
       this.setSync(publishes.length > 0 && this.durability === 'power' ? 'FULL' : 'NORMAL');
       this.db.transaction(() => {
@@ -221,6 +222,8 @@ export class CommitWriter {
       return false;
     }
     this.committing = false;
+    const took = performance.now() - started;
+    if (took > this.stats.longestCommitMs) this.stats.longestCommitMs = took;
     if (runRetention) {
       this.retentionRequested = false;
       this.lastRetentionAt = now;
