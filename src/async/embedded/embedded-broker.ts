@@ -154,7 +154,9 @@ export class EmbeddedBroker implements Broker {
       const parkedQueries = new SqliteParkedQueries(this.db);
       const reader = new LogReader(this.db, this.counters);
       this.retention = new RetentionRunner(this.db, reader, (groupId) => parkedQueries.minSeq(groupId));
+      const onError = options.onError ?? reportError;
       this.writer = new CommitWriter(this.db, this.durability, this.clock, this.tuning, this.counters, {
+        onError,
         onCommitted: (topic, messages) => {
           for (const group of topic.groups.values()) group.offer(messages);
         },
@@ -169,6 +171,7 @@ export class EmbeddedBroker implements Broker {
         tuning: this.tuning,
         stats: this.counters,
         parkedQueries,
+        onError,
       };
       this.load();
     } catch (error) {
@@ -339,6 +342,10 @@ export class EmbeddedBroker implements Broker {
 /** Open (or create) the embedded broker in `options.dir`. Throws `BrokerDirectoryBusyError` if it is owned. */
 export function embeddedBroker(options: EmbeddedBrokerOptions): EmbeddedBroker {
   return new EmbeddedBroker(options);
+}
+
+function reportError(error: unknown): void {
+  process.emitWarning(error instanceof Error ? error : new Error(String(error)), { code: 'COURIER_EMBEDDED_BROKER' });
 }
 
 function checkShortString(value: unknown, what: string): void {

@@ -72,6 +72,8 @@ export interface GroupContext {
   readonly tuning: ResolvedTuning;
   readonly stats: EmbeddedBrokerStats;
   readonly parkedQueries: ParkedQueries;
+  /** Errors no caller can receive (a failed disk read while dispatching). */
+  readonly onError: (error: unknown) => void;
 }
 
 export interface ParkedQueries {
@@ -87,6 +89,8 @@ type TimelineEvent = Entry | null;
 
 /** Deliveries per dispatch turn before yielding to the event loop. */
 const MAX_DELIVERIES_PER_TURN = 2048;
+/** After a dispatch error (e.g. a failed disk read), try again this much later. */
+const RETRY_AFTER_ERROR_MS = 1000;
 
 export class GroupRuntime implements DirtyGroup {
   cursor: number;
@@ -200,7 +204,7 @@ export class GroupRuntime implements DirtyGroup {
   nack(entry: Entry, token: number, delayMs: number): Promise<void> {
     if (!this.isCurrent(entry, token)) return Promise.resolve();
     const now = this.ctx.clock.now();
-    this.endDelivery(entry, now + Math.max(0, delayMs));
+    this.endDelivery(entry, Number.isFinite(delayMs) && delayMs > 0 ? now + delayMs : now);
     this.markDirty();
     this.schedulePump();
     return this.ctx.writer.whenCommitted();
@@ -208,7 +212,8 @@ export class GroupRuntime implements DirtyGroup {
 
   extend(entry: Entry, token: number, ms: number | undefined): void {
     if (!this.isCurrent(entry, token)) return;
-    entry.leaseUntil = this.ctx.clock.now() + (ms ?? entry.subscriber!.leaseMs);
+    const lease = ms !== undefined && Number.isFinite(ms) && ms > 0 ? ms : entry.subscriber!.leaseMs;
+    entry.leaseUntil = this.ctx.clock.now() + lease;
   }
 
   // ---- replay ----
@@ -312,6 +317,7 @@ export class GroupRuntime implements DirtyGroup {
     this.ctx.stats.parked++;
     this.parkedCount++;
     this.armParked(due);
+    this.markDirty(); // the window shrank: its stored form must stop listing the parked message
   }
 
   private armParked(due: number | undefined): void {
@@ -431,6 +437,14 @@ export class GroupRuntime implements DirtyGroup {
         this.deliver(e, subscriber);
         delivered++;
       }
+    } catch (error) {
+      this.ctx.onError(error);
+      this.pumpScheduled = true;
+      this.ctx.clock.setTimeout(() => {
+        this.pumpScheduled = false;
+        this.schedulePump();
+      }, RETRY_AFTER_ERROR_MS);
+      return;
     } finally {
       this.pumping = false;
     }

@@ -22,6 +22,11 @@ export interface EmbeddedBrokerOptions {
   readonly maxMessageBytes?: number;
   /** What to keep on disk, per topic (see `RetentionPolicy`). Default: delete once every group acked. */
   readonly retention?: RetentionOption;
+  /**
+   * Called with errors that no caller can receive, such as a failed disk read while dispatching (the
+   * dispatcher retries a second later). Default: `process.emitWarning`.
+   */
+  readonly onError?: (error: unknown) => void;
   /** Internal sizes; the defaults are right for almost everyone. */
   readonly tuning?: EmbeddedTuning;
 }

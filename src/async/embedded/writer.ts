@@ -55,6 +55,8 @@ export interface WriterHooks {
   onCommitted(topic: TopicState, messages: readonly StoredMessage[]): void;
   /** Work to do inside the transaction after everything else (retention). Called when `retentionDue()`. */
   retention(now: number): void;
+  /** Errors no caller can receive (a failing hand-off after a successful commit). */
+  onError(error: unknown): void;
 }
 
 interface Waiter {
@@ -238,10 +240,15 @@ export class CommitWriter {
         topic.committedSeq = list[list.length - 1]!.message.seq + 1;
         topic.lastPublishedAt = list[0]!.message.publishedAt;
         topic.bytes += this.pendingBytes.get(topic) ?? 0;
-        this.hooks.onCommitted(
-          topic,
-          list.map((p) => p.message),
-        );
+        try {
+          this.hooks.onCommitted(
+            topic,
+            list.map((p) => p.message),
+          );
+        } catch (error) {
+          // The messages are stored; a group that missed them reads them from disk.
+          this.hooks.onError(error);
+        }
       }
     }
     waiter?.resolve();

@@ -156,6 +156,18 @@ describe('embedded broker: delivery semantics', () => {
     await until(() => r.deliveries.length === 2);
   });
 
+  it('treats a nonsensical nack delay or lease extension as none (the message still comes back)', async () => {
+    const r = await record(broker, 't', { group: 'g', leaseMs: 1_000 }, async (d) => {
+      if (d.message.attempt === 1) await d.nack({ delayMs: Number.NaN });
+      else await d.extend(Number.NaN);
+    });
+    await broker.publish('t', msg('a'));
+    await until(() => r.deliveries.length === 2);
+    await clock.advance(1_000); // extend(NaN) renewed the default lease, which now runs out
+    await until(() => r.deliveries.length === 3);
+    expect(r.deliveries.map((d) => d.message.attempt)).toEqual([1, 2, 3]);
+  });
+
   it('settling twice is a no-op', async () => {
     const r = await record(broker, 't', { group: 'g' }, 'hold');
     await broker.publish('t', msg('a'));

@@ -1,4 +1,6 @@
 import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -118,6 +120,23 @@ describe('embedded broker: durability', () => {
     expect(overlap).toBe(false);
     expect(order.filter((o) => o.startsWith('a'))).toEqual(['a1@2', 'a2@1', 'a3@1']);
     expect(order).toContain('b1@2');
+    await second.close();
+  });
+
+  it('reports a corrupt row through onError and retries, instead of crashing the process', async () => {
+    const first = embeddedBroker({ dir: tmp.dir });
+    await publishAll(first, 't', range(3).map((id) => msg(id)));
+    await first.close();
+    const raw = new Database(join(tmp.dir, 'broker.db'));
+    raw.prepare("UPDATE batches SET data = x'0500000000'").run();
+    raw.close();
+    const clock = new FakeClock();
+    const errors: unknown[] = [];
+    const second = embeddedBroker({ dir: tmp.dir, clock, onError: (e) => errors.push(e) });
+    await second.subscribe('t', { group: 'g', start: { from: 'earliest' } }, async (d) => d.ack());
+    await until(() => errors.length === 1);
+    await clock.advance(1_000);
+    await until(() => errors.length === 2);
     await second.close();
   });
 
