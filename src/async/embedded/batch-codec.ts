@@ -10,7 +10,7 @@
  * u16  id length, then the id (UTF-8)
  * [u16 key length, then the key (UTF-8)]        if flags & 1
  * [f64 not-before, epoch ms]                     if flags & 2
- * u32  headers length, then the headers as JSON (UTF-8)
+ * u16  header count, then per header: u16 name length, name (UTF-8), u32 value length, value (UTF-8)
  * u32  body length, then the body bytes
  * ```
  * The sequence of entry `i` is the row's `first_seq + i`; the publish time is the row's `published_at`.
@@ -32,9 +32,30 @@ export interface StoredMessage {
 export interface EncodableMessage {
   readonly id: string;
   readonly key: string | undefined;
-  readonly headersJson: string;
+  readonly headers: Readonly<Record<string, string>>;
+  /** Total UTF-16 length of header names and values (see `headerChars`). */
+  readonly headerChars: number;
+  readonly headerCount: number;
   readonly body: Uint8Array;
   readonly notBefore: number;
+}
+
+/**
+ * Check that headers are strings (names ≤ 65535 bytes, at most 65535 of them) and measure them for the
+ * encoder. Throws `TypeError`/`RangeError`; called at publish, so a bad message fails alone, not its batch.
+ */
+export function measureHeaders(headers: Readonly<Record<string, string>>): { count: number; chars: number } {
+  let count = 0;
+  let chars = 0;
+  for (const name in headers) {
+    const value = headers[name];
+    if (typeof value !== 'string') throw new TypeError(`header ${name} must be a string`);
+    if (name.length > MAX_SHORT_STRING / 3 && Buffer.byteLength(name) > MAX_SHORT_STRING) throw new RangeError(`header name longer than ${MAX_SHORT_STRING} bytes`);
+    count++;
+    chars += name.length + value.length;
+  }
+  if (count > MAX_SHORT_STRING) throw new RangeError(`more than ${MAX_SHORT_STRING} headers`);
+  return { count, chars };
 }
 
 const FLAG_KEY = 1;
@@ -43,7 +64,7 @@ const MAX_SHORT_STRING = 0xffff;
 
 /** Upper bound of the encoded size of one message (exact for ASCII, safe for any UTF-8). */
 export function encodedSizeBound(m: EncodableMessage): number {
-  return 4 + 1 + 2 + m.id.length * 3 + (m.key === undefined ? 0 : 2 + m.key.length * 3) + 8 + 4 + m.headersJson.length * 3 + 4 + m.body.byteLength;
+  return 4 + 1 + 2 + m.id.length * 3 + (m.key === undefined ? 0 : 2 + m.key.length * 3) + 8 + 2 + m.headerCount * 6 + m.headerChars * 3 + 4 + m.body.byteLength;
 }
 
 /** Reusable scratch space for encoding batches; grows to the largest batch seen. */
@@ -70,9 +91,15 @@ export class BatchEncoder {
     o = writeShortString(buf, o, m.id, 'id');
     if (hasKey) o = writeShortString(buf, o, m.key, 'key');
     if (hasNotBefore) o = buf.writeDoubleLE(m.notBefore, o);
-    const headersLength = buf.write(m.headersJson, o + 4, 'utf8');
-    buf.writeUInt32LE(headersLength, o);
-    o += 4 + headersLength;
+    buf.writeUInt16LE(m.headerCount, o);
+    o += 2;
+    const headers = m.headers;
+    for (const name in headers) {
+      o = writeShortString(buf, o, name, 'header name');
+      const n = buf.write(headers[name]!, o + 4, 'utf8');
+      buf.writeUInt32LE(n, o);
+      o += 4 + n;
+    }
     buf.writeUInt32LE(m.body.byteLength, o);
     o += 4;
     buf.set(m.body, o);
@@ -144,9 +171,19 @@ export function decodeEntry(data: Uint8Array, offset: number, seq: number, publi
     notBefore = buf.readDoubleLE(o);
     o += 8;
   }
-  const headersLength = buf.readUInt32LE(o);
-  const headers = JSON.parse(buf.toString('utf8', o + 4, o + 4 + headersLength)) as Record<string, string>;
-  o += 4 + headersLength;
+  const headerCount = buf.readUInt16LE(o);
+  o += 2;
+  const headers: Record<string, string> = {};
+  for (let i = 0; i < headerCount; i++) {
+    const nameLength = buf.readUInt16LE(o);
+    const name = buf.toString('utf8', o + 2, o + 2 + nameLength);
+    o += 2 + nameLength;
+    const valueLength = buf.readUInt32LE(o);
+    const value = buf.toString('utf8', o + 4, o + 4 + valueLength);
+    if (name === '__proto__') Object.defineProperty(headers, name, { value, enumerable: true, writable: true, configurable: true });
+    else headers[name] = value;
+    o += 4 + valueLength;
+  }
   const bodyLength = buf.readUInt32LE(o);
   o += 4;
   const body = Buffer.allocUnsafe(bodyLength);

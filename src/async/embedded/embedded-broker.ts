@@ -35,7 +35,7 @@
  * batches (batch_id INTEGER PRIMARY KEY, topic_id, first_seq, count, published_at, bytes, data BLOB)
  *          UNIQUE (topic_id, first_seq)
  *          one row = `count` consecutive messages of a topic, sequences first_seq … first_seq+count-1,
- *          encoded in `data` as described in batch-codec.ts (id, key, not-before, headers JSON, body).
+ *          encoded in `data` as described in batch-codec.ts (id, key, not-before, headers, body).
  *          published_at never decreases along first_seq, so time lookups binary-search the sequence index
  *          instead of paying for a time index on every publish.
  * groups  (group_id INTEGER PRIMARY KEY, topic_id, name, cursor, unsettled BLOB, created_at)
@@ -68,6 +68,7 @@ import type {
   Subscription,
 } from '../broker.js';
 import type Database from 'better-sqlite3';
+import { measureHeaders } from './batch-codec.js';
 import { openDatabase, type Durability } from './database.js';
 import { GroupRuntime, type GroupContext } from './group.js';
 import { LogReader } from './log-reader.js';
@@ -185,27 +186,29 @@ export class EmbeddedBroker implements Broker {
     const body = message.body;
     if (!(body instanceof Uint8Array)) return Promise.reject(new TypeError('message body must be a Uint8Array'));
     if (body.byteLength > this.features.maxMessageBytes) return Promise.reject(new MessageTooLargeError(body.byteLength, this.features.maxMessageBytes));
-    let headersJson: string;
+    let measured: { count: number; chars: number };
     let t: TopicState;
     try {
       checkShortString(message.id, 'message id');
       if (message.key !== undefined) checkShortString(message.key, 'message key');
-      headersJson = JSON.stringify(message.headers ?? {});
+      measured = measureHeaders(message.headers ?? {});
       t = this.topicFor(topic);
     } catch (error) {
       return Promise.reject(error instanceof Error ? error : new Error(String(error)));
     }
     const delayMs = message.delayMs;
+    const copy = Buffer.allocUnsafe(body.byteLength); // the publisher may reuse its buffer once publish returns
+    copy.set(body);
     const stored: PendingMessage = {
       seq: t.nextSeq++,
       id: message.id,
       key: message.key,
       headers: { ...message.headers },
-      body: Buffer.from(body), // the publisher may reuse its buffer once publish returns
+      body: copy,
       publishedAt: 0,
       notBefore: delayMs !== undefined && delayMs > 0 ? this.clock.now() + delayMs : 0,
     };
-    return this.writer.publish(t, stored, headersJson);
+    return this.writer.publish(t, stored, measured.count, measured.chars);
   }
 
   async subscribe(topic: string, options: SubscribeOptions, handler: DeliveryHandler): Promise<Subscription> {

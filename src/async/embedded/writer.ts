@@ -33,7 +33,8 @@ export interface PendingMessage extends StoredMessage {
 interface PendingPublish {
   readonly topic: TopicState;
   readonly message: PendingMessage;
-  readonly headersJson: string;
+  readonly headerCount: number;
+  readonly headerChars: number;
   readonly resolve: (receipt: PublishReceipt) => void;
   readonly reject: (error: unknown) => void;
 }
@@ -107,9 +108,9 @@ export class CommitWriter {
   }
 
   /** Queue a message; resolves with its receipt once its transaction committed. */
-  publish(topic: TopicState, message: PendingMessage, headersJson: string): Promise<PublishReceipt> {
+  publish(topic: TopicState, message: PendingMessage, headerCount: number, headerChars: number): Promise<PublishReceipt> {
     return new Promise<PublishReceipt>((resolve, reject) => {
-      this.publishes.push({ topic, message, headersJson, resolve, reject });
+      this.publishes.push({ topic, message, headerCount, headerChars, resolve, reject });
       this.schedule();
     });
   }
@@ -281,7 +282,7 @@ export class CommitWriter {
         const p = list[i]!;
         const m = p.message;
         m.publishedAt = publishedAt;
-        const entry = { id: m.id, key: m.key, headersJson: p.headersJson, body: m.body, notBefore: m.notBefore };
+        const entry = { id: m.id, key: m.key, headers: m.headers, headerCount: p.headerCount, headerChars: p.headerChars, body: m.body, notBefore: m.notBefore };
         // A row holds consecutive sequences only, at most maxRowMessages of them in at most maxRowBytes.
         const previous = list[i - 1]?.message;
         if (

@@ -1,12 +1,17 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { BatchEncoder, decodeEntry, entryOffsets, offsetOfEntry } from '../../../src/async/embedded/batch-codec.js';
+import { BatchEncoder, decodeEntry, entryOffsets, measureHeaders, offsetOfEntry, type EncodableMessage } from '../../../src/async/embedded/batch-codec.js';
 import { decodeUnsettled, encodeUnsettled } from '../../../src/async/embedded/window-codec.js';
+
+function encodable(m: { id: string; key?: string | undefined; headers: Record<string, string>; body: Uint8Array; notBefore: number }): EncodableMessage {
+  const { count, chars } = measureHeaders(m.headers);
+  return { id: m.id, key: m.key, headers: m.headers, headerCount: count, headerChars: chars, body: m.body, notBefore: m.notBefore };
+}
 
 const message = fc.record({
   id: fc.string({ minLength: 1, maxLength: 40 }),
   key: fc.option(fc.string({ maxLength: 20 }), { nil: undefined }),
-  headers: fc.dictionary(fc.string({ maxLength: 10 }), fc.string({ maxLength: 30 }), { maxKeys: 5 }),
+  headers: fc.dictionary(fc.string({ unit: 'grapheme', maxLength: 10 }), fc.string({ unit: 'grapheme', maxLength: 30 }), { maxKeys: 5 }),
   body: fc.uint8Array({ maxLength: 300 }),
   notBefore: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 2 ** 45 })),
 });
@@ -16,7 +21,7 @@ describe('embedded broker codecs', () => {
     fc.assert(
       fc.property(fc.array(message, { minLength: 1, maxLength: 20 }), fc.integer({ min: 1, max: 2 ** 40 }), (messages, firstSeq) => {
         const encoder = new BatchEncoder();
-        for (const m of messages) encoder.append({ ...m, headersJson: JSON.stringify(m.headers) });
+        for (const m of messages) encoder.append(encodable(m));
         const data = Buffer.from(encoder.view());
         const offsets = entryOffsets(data, messages.length);
         let offset = 0;
@@ -33,7 +38,7 @@ describe('embedded broker codecs', () => {
 
   it('decoded bodies are copies, not views of the row', () => {
     const encoder = new BatchEncoder();
-    encoder.append({ id: 'a', key: undefined, headersJson: '{}', body: new Uint8Array([1, 2, 3]), notBefore: 0 });
+    encoder.append(encodable({ id: 'a', headers: {}, body: new Uint8Array([1, 2, 3]), notBefore: 0 }));
     const data = Buffer.from(encoder.view());
     const { message } = decodeEntry(data, 0, 1, 0);
     data.fill(0);
@@ -42,7 +47,21 @@ describe('embedded broker codecs', () => {
 
   it('rejects an id longer than 65535 bytes', () => {
     const encoder = new BatchEncoder();
-    expect(() => encoder.append({ id: 'x'.repeat(70_000), key: undefined, headersJson: '{}', body: new Uint8Array(), notBefore: 0 })).toThrow(RangeError);
+    expect(() => encoder.append(encodable({ id: 'x'.repeat(70_000), headers: {}, body: new Uint8Array(), notBefore: 0 }))).toThrow(RangeError);
+  });
+
+  it('keeps a header named __proto__ as a plain property', () => {
+    const encoder = new BatchEncoder();
+    const headers = JSON.parse('{"__proto__":"x","a":"b"}') as Record<string, string>;
+    encoder.append(encodable({ id: 'a', headers, body: new Uint8Array(), notBefore: 0 }));
+    const { message } = decodeEntry(Buffer.from(encoder.view()), 0, 1, 0);
+    expect(Object.getPrototypeOf(message.headers)).toBe(Object.prototype);
+    expect(Object.keys(message.headers)).toEqual(['__proto__', 'a']);
+  });
+
+  it('accepts only string header values', () => {
+    expect(() => measureHeaders({ a: 1 } as unknown as Record<string, string>)).toThrow(TypeError);
+    expect(measureHeaders({ ab: 'cde', 'é': '' })).toEqual({ count: 2, chars: 6 });
   });
 
   it('the unsettled window round-trips (sequences below the cursor, delivery counts)', () => {

@@ -29,6 +29,7 @@ await broker.subscribe('tp', { group: 'g', prefetch: 256, start: { from: 'earlie
 });
 
 const t0 = performance.now();
+const cpu0 = process.cpuUsage();
 let next = 0;
 let published = 0;
 await new Promise<void>((resolve, reject) => {
@@ -47,10 +48,12 @@ await new Promise<void>((resolve, reject) => {
 const tPub = performance.now();
 await done;
 const tEnd = performance.now();
+const cpu = process.cpuUsage(cpu0);
 const s = broker.stats();
 await broker.close();
 rmSync(dir, { recursive: true, force: true });
 console.log(
-  `${durability}: ${n} msgs, publish ${Math.round(n / ((tPub - t0) / 1000))} msg/s, end-to-end ${Math.round(n / ((tEnd - t0) / 1000))} msg/s; ` +
+  `${durability}: ${n} msgs, publish ${Math.round(n / ((tPub - t0) / 1000))} msg/s, end-to-end ${Math.round(n / ((tEnd - t0) / 1000))} msg/s, ` +
+    `CPU ${((cpu.user + cpu.system) / n).toFixed(2)} µs/msg (user ${(cpu.user / n).toFixed(2)}, sys ${(cpu.system / n).toFixed(2)}); ` +
     `txns ${s.transactions} (publish txns ${s.publishTransactions}, largest ${s.largestTransaction}), rows ${s.rowsWritten}, page reads ${s.pageReads}, largest window ${s.largestWindow}`,
 );
