@@ -1,0 +1,14 @@
+/**
+ * `courier`: the core. Contracts, context, errors, middleware and the envelope. Transports, brokers and policies
+ * live in subpath exports (`courier/policies`, `courier/http`, `courier/embedded`, …) so that an application
+ * loads only what it uses.
+ */
+export * from './core/errors.js';
+export * from './core/clock.js';
+export * from './core/cancel.js';
+export * from './core/context.js';
+export * from './core/middleware.js';
+export * from './core/contract.js';
+export * from './core/envelope.js';
+export * from './core/trace-context.js';
+export * from './core/ids.js';
