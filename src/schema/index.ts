@@ -1,0 +1,3 @@
+export { compile, type Validator } from './compile.js';
+export { contractJsonSchema, toJsonSchema, type ContractJsonSchema, type JsonSchema } from './json-schema.js';
+export { isPureZodSchema } from './purity.js';
