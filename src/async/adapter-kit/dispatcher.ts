@@ -1,0 +1,205 @@
+/**
+ * The consumer side every remote adapter shares: it hands received messages to the subscription's handler
+ * and enforces the parts of the `Broker` contract that live in the client, whatever the broker:
+ *
+ * - **Prefetch.** At most `prefetch` deliveries are unsettled at once. Adapters ask `free` / `waitForSlot()`
+ *   before taking more from the broker; a message dispatched beyond that is a bug and throws.
+ * - **Settle once.** `ack`, `nack` and `extend` act once per delivery; a second settlement, or one after the
+ *   lease ran out or the subscription released the message, is a no-op.
+ * - **Lease.** Each delivery has a local lease of `leaseMs` (renewed by `extend`). When it runs out the
+ *   delivery is over for this consumer: the slot is freed and the adapter's `expire` gives the message back
+ *   (or leaves it to the broker's own lease, e.g. JetStream's ack wait or a Redis pending-entry claim).
+ * - **Handler failure.** A handler that throws or rejects without settling gets its delivery nacked (no delay).
+ *   A handler that returns without settling keeps the lease until it settles or the lease runs out.
+ * - **Close.** `close()` refuses new deliveries (they are released at once), waits for running handlers
+ *   (their settlements apply), then releases every delivery still unsettled.
+ *
+ * The adapter supplies `Settlement`, the broker-specific effect of each outcome on a raw message `R`.
+ */
+import type { Clock, TimerHandle } from '../../core/clock.js';
+import type { Delivery, DeliveryHandler, NackOptions, ReceivedMessage } from '../broker.js';
+import { delayOf } from './options.js';
+
+export interface Settlement<R> {
+  ack(raw: R): Promise<void>;
+  /** Deliver again (to any consumer of the group) no earlier than `delayMs` from now, counting an attempt. */
+  nack(raw: R, delayMs: number): Promise<void>;
+  /** Renew the broker's own lease, where the broker has one. */
+  extend(raw: R, ms: number): Promise<void>;
+  /** The local lease ran out while the handler kept the message: make it available to the group again. */
+  expire(raw: R): Promise<void>;
+  /** The subscription is closing with this message unsettled: give it back to the group. */
+  release(raw: R): Promise<void>;
+}
+
+export interface DispatcherOptions<R> {
+  readonly prefetch: number;
+  readonly leaseMs: number;
+  readonly clock: Clock;
+  readonly handler: DeliveryHandler;
+  readonly settlement: Settlement<R>;
+  /** Called when a settlement or broker call fails in the background (e.g. the connection is gone). */
+  readonly onError?: (error: unknown) => void;
+}
+
+type State = 'leased' | 'settled' | 'expired' | 'released';
+
+class KitDelivery<R> implements Delivery {
+  state: State = 'leased';
+  timer: TimerHandle | undefined;
+
+  constructor(
+    readonly message: ReceivedMessage,
+    readonly raw: R,
+    private readonly owner: Dispatcher<R>,
+  ) {}
+
+  ack(): Promise<void> {
+    return this.owner.settle(this, 'ack', 0);
+  }
+
+  nack(options?: NackOptions): Promise<void> {
+    return this.owner.settle(this, 'nack', delayOf(options?.delayMs));
+  }
+
+  extend(ms?: number): Promise<void> {
+    return this.owner.extend(this, ms);
+  }
+}
+
+export class Dispatcher<R> {
+  private readonly leased = new Set<KitDelivery<R>>();
+  private running = 0;
+  private closed = false;
+  private idle: (() => void) | undefined;
+  private slotWaiters: Array<() => void> = [];
+  private closing: Promise<void> | undefined;
+
+  constructor(private readonly options: DispatcherOptions<R>) {}
+
+  /** Deliveries handed out and not yet settled. */
+  get unsettled(): number {
+    return this.leased.size;
+  }
+
+  /** How many more deliveries may be dispatched now. */
+  get free(): number {
+    return this.closed ? 0 : Math.max(0, this.options.prefetch - this.leased.size);
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** Resolves when at least one slot is free, or when the dispatcher closes (then `free` is 0). */
+  waitForSlot(): Promise<void> {
+    if (this.free > 0 || this.closed) return Promise.resolve();
+    return new Promise<void>((resolve) => this.slotWaiters.push(resolve));
+  }
+
+  /** Hand `message` to the handler. After `close()` began the message is released instead. */
+  dispatch(message: ReceivedMessage, raw: R): void {
+    if (this.closed) {
+      this.background(this.options.settlement.release(raw));
+      return;
+    }
+    if (this.leased.size >= this.options.prefetch) {
+      throw new Error(`dispatcher: prefetch of ${this.options.prefetch} exceeded (adapter bug)`);
+    }
+    const delivery = new KitDelivery(message, raw, this);
+    this.leased.add(delivery);
+    this.arm(delivery, this.options.leaseMs);
+    this.running++;
+    let result: unknown;
+    try {
+      result = this.options.handler(delivery);
+    } catch (error) {
+      this.failed(delivery, error);
+      return;
+    }
+    if (isThenable(result)) result.then(this.finished, (error: unknown) => this.failed(delivery, error));
+    else this.finished();
+  }
+
+  /** Stop dispatching, wait for running handlers, release what is still unsettled. Idempotent. */
+  close(): Promise<void> {
+    this.closing ??= this.doClose();
+    return this.closing;
+  }
+
+  /** @internal Settle a delivery (called by `KitDelivery`). */
+  settle(delivery: KitDelivery<R>, outcome: 'ack' | 'nack', delayMs: number): Promise<void> {
+    if (!this.end(delivery, 'settled')) return Promise.resolve();
+    const { settlement } = this.options;
+    return outcome === 'ack' ? settlement.ack(delivery.raw) : settlement.nack(delivery.raw, delayMs);
+  }
+
+  /** @internal Renew a delivery's lease (called by `KitDelivery`). */
+  extend(delivery: KitDelivery<R>, ms: number | undefined): Promise<void> {
+    if (delivery.state !== 'leased') return Promise.resolve();
+    const leaseMs = ms !== undefined && Number.isFinite(ms) && ms > 0 ? Math.ceil(ms) : this.options.leaseMs;
+    this.arm(delivery, leaseMs);
+    return this.options.settlement.extend(delivery.raw, leaseMs);
+  }
+
+  private async doClose(): Promise<void> {
+    this.closed = true;
+    this.wakeSlotWaiters();
+    if (this.running > 0) await new Promise<void>((resolve) => (this.idle = resolve));
+    const releases: Promise<void>[] = [];
+    for (const delivery of [...this.leased]) {
+      if (this.end(delivery, 'released')) releases.push(this.options.settlement.release(delivery.raw));
+    }
+    const results = await Promise.allSettled(releases);
+    for (const r of results) if (r.status === 'rejected') this.options.onError?.(r.reason);
+  }
+
+  /** Move a leased delivery to a final state; false if it was already over. */
+  private end(delivery: KitDelivery<R>, state: State): boolean {
+    if (delivery.state !== 'leased') return false;
+    delivery.state = state;
+    if (delivery.timer !== undefined) this.options.clock.clearTimeout(delivery.timer);
+    delivery.timer = undefined;
+    this.leased.delete(delivery);
+    this.wakeSlotWaiters();
+    return true;
+  }
+
+  private arm(delivery: KitDelivery<R>, ms: number): void {
+    const { clock } = this.options;
+    if (delivery.timer !== undefined) clock.clearTimeout(delivery.timer);
+    delivery.timer = clock.setTimeout(() => {
+      delivery.timer = undefined;
+      if (this.end(delivery, 'expired')) this.background(this.options.settlement.expire(delivery.raw));
+    }, ms);
+  }
+
+  private failed(delivery: KitDelivery<R>, _error: unknown): void {
+    if (delivery.state === 'leased') this.background(this.settle(delivery, 'nack', 0));
+    this.finished();
+  }
+
+  private readonly finished = (): void => {
+    this.running--;
+    if (this.running === 0 && this.idle !== undefined) {
+      const idle = this.idle;
+      this.idle = undefined;
+      idle();
+    }
+  };
+
+  private wakeSlotWaiters(): void {
+    if (this.slotWaiters.length === 0 || (this.free === 0 && !this.closed)) return;
+    const waiters = this.slotWaiters;
+    this.slotWaiters = [];
+    for (const wake of waiters) wake();
+  }
+
+  private background(work: Promise<void>): void {
+    work.catch((error: unknown) => this.options.onError?.(error));
+  }
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof (value as { then?: unknown } | null | undefined)?.then === 'function';
+}

@@ -1,0 +1,51 @@
+/**
+ * How a Courier message is laid out as the field/value pairs of a Redis stream entry. Redis has no
+ * CloudEvents binding, so Courier defines one that a plain Redis client can write and read:
+ *
+ * | field        | value                                             |
+ * |--------------|---------------------------------------------------|
+ * | `id`         | message id (CloudEvents `id`)                     |
+ * | `key`        | ordering key, when there is one                   |
+ * | `h:<name>`   | one per header, e.g. `h:ce-type`, `h:traceparent` |
+ * | `body`       | the body bytes (CloudEvents binary mode: the data) |
+ *
+ * Reading is lenient with foreign producers: an entry without `id` gets its entry id as message id, and
+ * fields other than the above are ignored.
+ */
+export const ID_FIELD = 'id';
+export const KEY_FIELD = 'key';
+export const BODY_FIELD = 'body';
+export const HEADER_FIELD_PREFIX = 'h:';
+
+/** XADD arguments (field, value, …) for a message. */
+export function toFields(id: string, key: string | undefined, headers: Readonly<Record<string, string>>, body: Uint8Array): Array<string | Buffer> {
+  const fields: Array<string | Buffer> = [ID_FIELD, id];
+  if (key !== undefined) fields.push(KEY_FIELD, key);
+  for (const name of Object.keys(headers)) fields.push(HEADER_FIELD_PREFIX + name, headers[name]!);
+  fields.push(BODY_FIELD, Buffer.from(body.buffer, body.byteOffset, body.byteLength));
+  return fields;
+}
+
+export interface EntryContent {
+  readonly id: string;
+  readonly key: string | undefined;
+  readonly headers: Record<string, string>;
+  readonly body: Uint8Array;
+}
+
+/** Decode an entry's flat field/value list (as Buffers) back into a message. */
+export function fromFields(entryId: string, fields: readonly Buffer[]): EntryContent {
+  let id: string | undefined;
+  let key: string | undefined;
+  let body: Uint8Array = new Uint8Array(0);
+  const headers: Record<string, string> = {};
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    const name = fields[i]!.toString();
+    const value = fields[i + 1]!;
+    if (name === BODY_FIELD) body = value;
+    else if (name === ID_FIELD) id = value.toString();
+    else if (name === KEY_FIELD) key = value.toString();
+    else if (name.startsWith(HEADER_FIELD_PREFIX)) headers[name.slice(HEADER_FIELD_PREFIX.length)] = value.toString();
+  }
+  return { id: id ?? entryId, key, headers, body };
+}
