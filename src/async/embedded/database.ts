@@ -1,12 +1,13 @@
 /**
- * Opening the embedded broker's SQLite file: pragmas, exclusive ownership, schema. The schema itself is
+ * Opening the embedded broker's SQLite files: pragmas, exclusive ownership, schema. The schema itself is
  * documented in `embedded-broker.ts` (the module users read); this file must stay in step with it.
  *
- * Ownership: the connection uses `locking_mode=EXCLUSIVE` and takes the write lock at open, so a second
- * process (or a second broker in this process) opening the same directory fails at once with
- * `BrokerDirectoryBusyError` instead of the two starving each other. The OS drops the lock when the owner
- * dies, even by SIGKILL, so there is no stale lock file to clean up. In exclusive mode SQLite keeps the WAL
- * index in heap memory instead of a shared-memory file, which also makes each transaction a little cheaper.
+ * Ownership: `dir/broker.lock` is a tiny SQLite file that the owner opens with `locking_mode=EXCLUSIVE` and
+ * writes to, which takes an OS lock it holds until it closes. A second process (or a second broker in this
+ * process) opening the directory fails at once with `BrokerDirectoryBusyError` instead of the two starving
+ * each other; the OS drops the lock when the owner dies, even by SIGKILL, so nothing stale is left behind.
+ * `broker.db` itself uses normal locking, so that the background checkpointer (`checkpointer.ts`) can open
+ * a second connection to it.
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -71,16 +72,35 @@ export interface OpenOptions {
   readonly durability: Durability;
 }
 
-/** Open (creating if needed) `dir/broker.db`, take ownership, apply the schema. */
-export function openDatabase({ dir, durability }: OpenOptions): Database.Database {
+export interface OpenedDatabase {
+  readonly db: Database.Database;
+  readonly file: string;
+  /** Release ownership (after `db` is closed). */
+  readonly unlock: () => void;
+}
+
+/**
+ * SQLite's own checkpoint threshold, used only when the background checkpointer is unavailable: each such
+ * checkpoint stalls the writer, and what it copies is mostly distinct log pages, so rarer is better.
+ */
+export const FALLBACK_AUTOCHECKPOINT_PAGES = 16000;
+
+/** Take ownership of `dir`, open (creating if needed) `dir/broker.db` and apply the schema. */
+export function openDatabase({ dir, durability }: OpenOptions): OpenedDatabase {
   mkdirSync(dir, { recursive: true });
-  const db = new Database(join(dir, 'broker.db'), { timeout: 0 });
+  const lock = takeOwnership(dir);
+  const file = join(dir, 'broker.db');
+  let db: Database.Database;
   try {
-    db.pragma('locking_mode = EXCLUSIVE');
+    db = new Database(file, { timeout: 5000 });
+  } catch (error) {
+    lock.close();
+    throw error;
+  }
+  try {
     db.pragma('journal_mode = WAL');
     db.pragma(`synchronous = ${durability === 'power' ? 'FULL' : 'NORMAL'}`);
-    // Fewer, larger checkpoints: the log is append-mostly, so a bigger WAL costs little and saves copying.
-    db.pragma('wal_autocheckpoint = 4000');
+    db.pragma('wal_autocheckpoint = 0'); // checkpoints run on a worker thread (checkpointer.ts)
     db.pragma('journal_size_limit = 67108864');
     db.pragma('cache_size = -32768');
     db.pragma('temp_store = MEMORY');
@@ -91,14 +111,29 @@ export function openDatabase({ dir, durability }: OpenOptions): Database.Databas
     } else if (version !== SCHEMA_VERSION) {
       throw new CourierError('BROKER_SCHEMA_MISMATCH', `embedded broker schema version ${version} in ${dir}, expected ${SCHEMA_VERSION}`);
     }
-    // A write takes the exclusive lock now (not at the first publish) and records who holds it.
-    db.prepare(`INSERT OR REPLACE INTO meta (k, v) VALUES ('owner_pid', ?)`).run(process.pid);
   } catch (error) {
     db.close();
+    lock.close();
+    throw error;
+  }
+  return { db, file, unlock: () => lock.close() };
+}
+
+/** Hold `dir/broker.lock` exclusively (an OS lock, released by close or by the process dying). */
+function takeOwnership(dir: string): Database.Database {
+  const lock = new Database(join(dir, 'broker.lock'), { timeout: 0 });
+  try {
+    lock.pragma('locking_mode = EXCLUSIVE');
+    lock.exec('CREATE TABLE IF NOT EXISTS owner (pid INTEGER NOT NULL)');
+    // The write takes the exclusive lock now and keeps it until the connection closes.
+    lock.prepare('INSERT INTO owner (pid) VALUES (?)').run(process.pid);
+    lock.prepare('DELETE FROM owner WHERE pid != ?').run(process.pid);
+  } catch (error) {
+    lock.close();
     if (isBusy(error)) throw new BrokerDirectoryBusyError(dir, { cause: error });
     throw error;
   }
-  return db;
+  return lock;
 }
 
 function isBusy(error: unknown): boolean {

@@ -55,7 +55,8 @@
  * writer is free, so a lone message is not held back waiting for company.
  */
 import { systemClock, type Clock } from '../../core/clock.js';
-import { ClosedError, MessageTooLargeError } from '../../core/errors.js';
+import { ClosedError } from '../../core/errors.js';
+import { checkOutgoing, DEFAULT_MAX_MESSAGE_BYTES, resolveSubscribeOptions } from '../adapter-kit/options.js';
 import type {
   Broker,
   BrokerFeatures,
@@ -69,20 +70,19 @@ import type {
 } from '../broker.js';
 import type Database from 'better-sqlite3';
 import { measureHeaders } from './batch-codec.js';
-import { openDatabase, type Durability } from './database.js';
+import { FALLBACK_AUTOCHECKPOINT_PAGES, openDatabase, type Durability } from './database.js';
 import { GroupRuntime, type GroupContext } from './group.js';
 import { LogReader } from './log-reader.js';
-import { DEFAULT_MAX_MESSAGE_BYTES, positiveInt, resolveTuning, type EmbeddedBrokerOptions, type ResolvedTuning } from './options.js';
+import { positiveInt, resolveTuning, type EmbeddedBrokerOptions, type ResolvedTuning } from './options.js';
 import { SqliteParkedQueries } from './parked-queries.js';
 import { RetentionRunner, retentionFor } from './retention.js';
 import { newStats, type EmbeddedBrokerStats } from './stats.js';
 import { EmbeddedSubscription } from './subscription.js';
 import { TopicState } from './topic-state.js';
+import { BackgroundCheckpointer } from './checkpointer.js';
 import { decodeUnsettled } from './window-codec.js';
 import { CommitWriter, type PendingMessage } from './writer.js';
 
-const DEFAULT_PREFETCH = 16;
-const DEFAULT_LEASE_MS = 30_000;
 /** Ids and keys are stored with a 16-bit length. */
 const MAX_ID_BYTES = 0xffff;
 
@@ -115,6 +115,8 @@ export class EmbeddedBroker implements Broker {
   private readonly db: Database.Database;
   private readonly counters: EmbeddedBrokerStats = newStats();
   private readonly writer: CommitWriter;
+  private readonly checkpointer: BackgroundCheckpointer;
+  private readonly unlock: () => void;
   private readonly ctx: GroupContext;
   private readonly retention: RetentionRunner;
   private readonly topics = new Map<string, TopicState>();
@@ -146,7 +148,9 @@ export class EmbeddedBroker implements Broker {
       leaseExtension: true,
       maxMessageBytes,
     };
-    this.db = openDatabase({ dir: this.dir, durability: this.durability });
+    const opened = openDatabase({ dir: this.dir, durability: this.durability });
+    this.db = opened.db;
+    this.unlock = opened.unlock;
     try {
       this.insertTopic = this.db.prepare<[string], number>('INSERT INTO topics (name) VALUES (?) RETURNING topic_id').pluck();
       this.insertGroup = this.db
@@ -156,8 +160,15 @@ export class EmbeddedBroker implements Broker {
       const reader = new LogReader(this.db, this.counters);
       this.retention = new RetentionRunner(this.db, reader, (groupId) => parkedQueries.minSeq(groupId));
       const onError = options.onError ?? reportError;
+      const checkpointer = new BackgroundCheckpointer(opened.file, this.durability, (error) => {
+        // Without the worker, let SQLite checkpoint on this connection (stalls the writer now and then).
+        onError(error);
+        if (this.db.open) this.db.pragma(`wal_autocheckpoint = ${FALLBACK_AUTOCHECKPOINT_PAGES}`);
+      });
+      this.checkpointer = checkpointer;
       this.writer = new CommitWriter(this.db, this.durability, this.clock, this.tuning, this.counters, {
         onError,
+        afterCommit: () => checkpointer.noteCommit(),
         onCommitted: (topic, messages) => {
           for (const group of topic.groups.values()) group.offer(messages);
         },
@@ -177,6 +188,7 @@ export class EmbeddedBroker implements Broker {
       this.load();
     } catch (error) {
       this.db.close();
+      this.unlock();
       throw error;
     }
   }
@@ -184,11 +196,10 @@ export class EmbeddedBroker implements Broker {
   publish(topic: string, message: OutgoingMessage): Promise<PublishReceipt> {
     if (this.closed) return Promise.reject(new ClosedError('embedded broker'));
     const body = message.body;
-    if (!(body instanceof Uint8Array)) return Promise.reject(new TypeError('message body must be a Uint8Array'));
-    if (body.byteLength > this.features.maxMessageBytes) return Promise.reject(new MessageTooLargeError(body.byteLength, this.features.maxMessageBytes));
     let measured: { count: number; chars: number };
     let t: TopicState;
     try {
+      checkOutgoing(topic, message, this.features.maxMessageBytes); // the same checks as every adapter
       checkShortString(message.id, 'message id');
       if (message.key !== undefined) checkShortString(message.key, 'message key');
       measured = measureHeaders(message.headers ?? {});
@@ -213,12 +224,9 @@ export class EmbeddedBroker implements Broker {
 
   async subscribe(topic: string, options: SubscribeOptions, handler: DeliveryHandler): Promise<Subscription> {
     if (this.closed) throw new ClosedError('embedded broker');
-    if (typeof options?.group !== 'string' || options.group === '') throw new TypeError('subscribe: `group` is required');
-    if (typeof handler !== 'function') throw new TypeError('subscribe: handler must be a function');
-    const prefetch = positiveInt(options.prefetch, DEFAULT_PREFETCH, 'prefetch');
-    const leaseMs = positiveInt(options.leaseMs, DEFAULT_LEASE_MS, 'leaseMs');
+    const { group: groupName, prefetch, leaseMs, start } = resolveSubscribeOptions(topic, options, handler);
     const t = this.topicFor(topic);
-    const group = t.groups.get(options.group) ?? this.createGroup(t, options.group, options.start ?? { from: 'latest' });
+    const group = t.groups.get(groupName) ?? this.createGroup(t, groupName, start);
     const subscription = new EmbeddedSubscription(group, prefetch, leaseMs, handler, (s) => this.forget(s));
     this.subscriptions.add(subscription);
     this.keepAlive ??= setInterval(() => undefined, 1 << 30);
@@ -250,7 +258,7 @@ export class EmbeddedBroker implements Broker {
 
   /** A copy of the broker's internal counters (batching, read-ahead, window sizes). */
   stats(): EmbeddedBrokerStats {
-    return { ...this.counters };
+    return { ...this.counters, checkpoints: this.checkpointer.completed };
   }
 
   close(): Promise<void> {
@@ -265,7 +273,9 @@ export class EmbeddedBroker implements Broker {
       for (const topic of this.topics.values()) for (const group of topic.groups.values()) group.close();
       this.writer.close();
     } finally {
+      await this.checkpointer.close();
       this.db.close();
+      this.unlock();
     }
   }
 

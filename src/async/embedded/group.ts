@@ -20,6 +20,7 @@
  * made in the last moments before it.
  */
 import type { Clock, TimerHandle } from '../../core/clock.js';
+import { delayOf } from '../adapter-kit/options.js';
 import type { Lag, ReceivedMessage } from '../broker.js';
 import type { StoredMessage } from './batch-codec.js';
 import type { LogReader } from './log-reader.js';
@@ -204,7 +205,7 @@ export class GroupRuntime implements DirtyGroup {
   nack(entry: Entry, token: number, delayMs: number): Promise<void> {
     if (!this.isCurrent(entry, token)) return Promise.resolve();
     const now = this.ctx.clock.now();
-    this.endDelivery(entry, Number.isFinite(delayMs) && delayMs > 0 ? now + delayMs : now);
+    this.endDelivery(entry, now + delayOf(delayMs));
     this.markDirty();
     this.schedulePump();
     return this.ctx.writer.whenCommitted();

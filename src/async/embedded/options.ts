@@ -51,8 +51,6 @@ export interface EmbeddedTuning {
 
 export type ResolvedTuning = Required<EmbeddedTuning>;
 
-export const DEFAULT_MAX_MESSAGE_BYTES = 1024 * 1024;
-
 export function resolveTuning(t: EmbeddedTuning = {}): ResolvedTuning {
   return {
     readAheadPage: positiveInt(t.readAheadPage, 256, 'readAheadPage'),

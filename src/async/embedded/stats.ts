@@ -28,6 +28,8 @@ export interface EmbeddedBrokerStats {
   parked: number;
   /** Messages deleted by retention. */
   retentionDeleted: number;
+  /** WAL checkpoints completed by the background checkpointer. */
+  checkpoints: number;
 }
 
 export function newStats(): EmbeddedBrokerStats {
@@ -44,5 +46,6 @@ export function newStats(): EmbeddedBrokerStats {
     largestWindow: 0,
     parked: 0,
     retentionDeleted: 0,
+    checkpoints: 0,
   };
 }

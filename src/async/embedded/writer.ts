@@ -58,6 +58,8 @@ export interface WriterHooks {
   retention(now: number): void;
   /** Errors no caller can receive (a failing hand-off after a successful commit). */
   onError(error: unknown): void;
+  /** A transaction committed (used to sync the WAL in the background at `process`). */
+  afterCommit?(): void;
 }
 
 interface Waiter {
@@ -232,6 +234,7 @@ export class CommitWriter {
       this.lastRetentionAt = now;
     }
     this.stats.transactions++;
+    this.hooks.afterCommit?.();
     if (committedByTopic !== undefined) {
       this.stats.publishTransactions++;
       this.stats.messagesWritten += publishes.length;

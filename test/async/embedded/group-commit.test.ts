@@ -1,3 +1,5 @@
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { embeddedBroker, type EmbeddedBroker } from '../../../src/async/embedded/index.js';
 import { msg, range, record, tempDir, until } from './helpers.js';
@@ -64,6 +66,20 @@ describe('embedded broker: group commit', () => {
     broker = embeddedBroker({ dir: tmp.dir });
     await Promise.all([...range(10).map((id) => broker.publish('a', msg(id))), ...range(10).map((id) => broker.publish('b', msg(id)))]);
     expect(broker.stats()).toMatchObject({ publishTransactions: 1, rowsWritten: 2, messagesWritten: 20 });
+  });
+
+  it('checkpoints the WAL on a worker thread, so the WAL stays small while the log grows', async () => {
+    broker = embeddedBroker({ dir: tmp.dir });
+    const body = new Uint8Array(1000);
+    for (let round = 0; round < 6; round++) {
+      await Promise.all(range(2000, `r${round}-`).map((id) => broker.publish('t', { id, headers: {}, body })));
+      const before = broker.stats().checkpoints;
+      for (let i = 0; i < 400 && broker.stats().checkpoints === before; i++) await new Promise((r) => setTimeout(r, 5));
+    }
+    expect(broker.stats().checkpoints).toBeGreaterThanOrEqual(6);
+    // 12 MB were written; after checkpoints the writer restarts the WAL instead of growing it.
+    expect(statSync(join(tmp.dir, 'broker.db-wal')).size).toBeLessThan(6 * 1024 * 1024);
+    expect(statSync(join(tmp.dir, 'broker.db')).size).toBeGreaterThan(10 * 1024 * 1024);
   });
 
   it('power durability stores and delivers the same way', async () => {

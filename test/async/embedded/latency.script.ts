@@ -14,7 +14,7 @@ const durability = (process.argv[2] ?? 'process') as 'process' | 'power';
 const rate = Number(process.argv[3] ?? 1000);
 const seconds = Number(process.argv[4] ?? 5);
 const dir = mkdtempSync(join(tmpdir(), 'courier-embedded-lat-'));
-const broker = embeddedBroker({ dir, durability });
+const broker = embeddedBroker({ dir, durability, retention: { deleteAcked: process.env.KEEP !== '1' } });
 const body = new Uint8Array(256).fill(7);
 const total = rate * seconds;
 const sentAt: number[] = new Array<number>(total);

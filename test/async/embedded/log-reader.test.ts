@@ -7,12 +7,13 @@ import { tempDir } from './helpers.js';
 
 describe('embedded broker log reader', () => {
   const tmp = tempDir();
-  const db = openDatabase({ dir: tmp.dir, durability: 'process' });
+  const { db, unlock } = openDatabase({ dir: tmp.dir, durability: 'process' });
   const reader = new LogReader(db, newStats());
   const insert = db.prepare('INSERT INTO batches (topic_id, first_seq, count, published_at, bytes, data) VALUES (?, ?, ?, ?, 0, x\'\')');
   let topic = 0;
   afterAll(() => {
     db.close();
+    unlock();
     tmp.remove();
   });
 
