@@ -11,7 +11,8 @@
  * A publish resolves only after the transaction holding it committed. What "committed" survives:
  * - **`process`** (default): the death of any process, including SIGKILL and crashes of the owner itself.
  *   SQLite WAL with `synchronous=NORMAL`: a commit is a `write()` into the WAL, which the kernel keeps
- *   after the process is gone. A power loss or kernel crash may lose the last commits (never corrupts).
+ *   after the process is gone. A power loss or kernel crash may lose the last commits (never corrupts:
+ *   checkpoints still fsync).
  * - **`power`**: also power loss. `synchronous=FULL`: the WAL is fsynced before a transaction that stores
  *   messages returns, so before any publish in it resolves. Settlement-only transactions (acks, nacks)
  *   skip the fsync; after a power cut the last acks may be lost and those messages delivered again, which
@@ -23,19 +24,28 @@
  * delay, delayed publish, replay (`start`, `seek` by sequence or time), lag. A publish is stored by the
  * group-commit writer (`writer.ts`); each group dispatches from a bounded in-memory window (`group.ts`).
  * After a restart (clean or not) every acknowledged publish is present and every unacked delivery is
- * delivered again: leases are not trusted across restarts. Dead letters are ordinary publishes to a topic
- * such as `${topic}.dlq` (the consumer pipeline does that). While a subscription is open the broker keeps
- * the process alive (as an open socket would); its own timers do not.
+ * delivered again: leases are not trusted across restarts. Attempt counts survive restarts, except that
+ * deliveries made in the last moments before a crash (not yet written with a later commit) are counted
+ * again from their stored value. Dead letters are ordinary publishes to a topic such as `${topic}.dlq`
+ * (the consumer pipeline does that). While a subscription is open the broker keeps the process alive (as
+ * an open socket would); its own timers and its checkpoint thread do not.
  *
- * ## On-disk schema (`dir/broker.db`, schema version 1)
+ * ## Files (`dir/`)
+ * - `broker.lock`: held with an exclusive OS lock by the owning process (`database.ts`); a second
+ *   process gets `BrokerDirectoryBusyError`. Released by the OS when the owner exits or is killed.
+ * - `broker.db` (+ `-wal`, `-shm`): everything else, schema below. WAL checkpoints run on a worker
+ *   thread with its own connection (`checkpointer.ts`), so they never stall the event loop.
+ *
+ * ## On-disk schema (`broker.db`, schema version 1)
  * ```
- * meta    (k TEXT PRIMARY KEY, v)                    schema_version, owner_pid
+ * meta    (k TEXT PRIMARY KEY, v)                    schema_version
  * topics  (topic_id INTEGER PRIMARY KEY, name TEXT UNIQUE,
  *          first_seq INTEGER)                        lowest sequence retention kept
  * batches (batch_id INTEGER PRIMARY KEY, topic_id, first_seq, count, published_at, bytes, data BLOB)
  *          UNIQUE (topic_id, first_seq)
  *          one row = `count` consecutive messages of a topic, sequences first_seq … first_seq+count-1,
- *          encoded in `data` as described in batch-codec.ts (id, key, not-before, headers, body).
+ *          all stored by one transaction at time published_at; `data` holds per message its id, key,
+ *          not-before time, headers (length-prefixed strings) and body, layout in batch-codec.ts.
  *          published_at never decreases along first_seq, so time lookups binary-search the sequence index
  *          instead of paying for a time index on every publish.
  * groups  (group_id INTEGER PRIMARY KEY, topic_id, name, cursor, unsettled BLOB, created_at)
@@ -43,16 +53,16 @@
  *          the ones listed in `unsettled` (window-codec.ts: sequence + delivery count) or in `parked` are
  *          not acked yet; all others are acked. Sequences ≥ cursor are not taken yet.
  * parked  (group_id, seq, due, deliveries) PRIMARY KEY (group_id, seq), INDEX (group_id, due)
- *          unacked messages waiting for a time (delay, nack delay) that did not fit in memory
+ *          unacked unkeyed messages waiting for a time (delay, nack delay) that did not fit in memory
  * ```
  * Sequences start at 1 per topic and never go back, including after retention deleted everything.
- * Retention deletes whole batch rows (`retention.ts`).
+ * Retention deletes whole batch rows (`retention.ts`); by default a message goes once every group acked it.
  *
  * ## Performance shape
- * Per transaction: one row insert per ~256 messages of a topic, one small BLOB rewrite per touched group
+ * Per transaction: one row insert per ≤256 messages of a topic, one small BLOB rewrite per touched group
  * (acks cost no row of their own), parked moves if any. A caught-up group receives committed messages from
- * memory; a lagging one reads pages of at most `readAheadPage` messages. Commits happen as soon as the
- * writer is free, so a lone message is not held back waiting for company.
+ * memory; a lagging one reads pages of at most `readAheadPage` messages, only when a subscriber has room.
+ * Commits happen as soon as the writer is free, so a lone message is not held back waiting for company.
  */
 import { systemClock, type Clock } from '../../core/clock.js';
 import { ClosedError } from '../../core/errors.js';
