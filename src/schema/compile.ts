@@ -1,6 +1,7 @@
 import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
 import type { Schema } from '../core/contract.js';
 import { ValidationError, type ValidationIssue } from '../core/errors.js';
+import { generateCheck } from './codegen.js';
 import { type JsonSchema, toJsonSchema } from './json-schema.js';
 import { isPureZodSchema } from './purity.js';
 
@@ -8,7 +9,8 @@ import { isPureZodSchema } from './purity.js';
  * Compiled validation for contract schemas. The hot path (every request, every message) must not interpret a
  * schema tree per call: zod's own parse costs ~5–8 µs for a 1 KB order on our machines, a compiled check
  * under 1 µs. So `compile` turns a schema into JSON Schema and then into a specialised function (ajv's code
- * generator), once per schema.
+ * generator in `codegen.ts`), once per schema. Where a failing value must be explained, ajv (compiled from the same
+ * JSON Schema) finds the path; it is also the fast path for JSON Schemas our generator does not cover.
  *
  * Contract:
  * - `validate(value)` returns the value when valid and throws `ValidationError` (with the path of the failing
@@ -41,18 +43,22 @@ export function compile<T>(schema: Schema<T>): Validator<T> {
   const hit = cache.get(schema);
   if (hit) return hit as Validator<T>;
   const jsonSchema = toJsonSchema(schema);
-  const pure = (schema as any)?.['~standard']?.vendor === 'zod' ? isPureZodSchema(schema) : jsonSchema !== undefined;
-  const validator = pure && jsonSchema ? compiledValidator<T>(jsonSchema) : fallbackValidator<T>(schema, jsonSchema);
+  const pure =
+    (schema as any)?.['~standard']?.vendor === 'zod' ? isPureZodSchema(schema) : jsonSchema !== undefined;
+  const validator =
+    pure && jsonSchema ? compiledValidator<T>(jsonSchema) : fallbackValidator<T>(schema, jsonSchema);
   cache.set(schema, validator);
   return validator;
 }
 
 function compiledValidator<T>(jsonSchema: JsonSchema): Validator<T> {
   const { $schema: _ignored, ...body } = jsonSchema;
-  const check: ValidateFunction = compiler().compile(body);
+  const explain: ValidateFunction = compiler().compile(body);
+  const check: (value: unknown) => boolean = generateCheck(body) ?? explain;
   const validate = (value: unknown, what?: string): T => {
     if (check(value)) return value as T;
-    throw new ValidationError(issuesFromAjv(check.errors), what);
+    explain(value);
+    throw new ValidationError(issuesFromAjv(explain.errors), what);
   };
   return {
     validate,
@@ -77,7 +83,8 @@ function fallbackValidator<T>(schema: Schema<T>, jsonSchema: JsonSchema | undefi
   };
   const validate = (value: unknown, what?: string): T => {
     const result = standard.validate(value);
-    if (result instanceof Promise) throw new TypeError('this schema validates asynchronously: use validateAsync');
+    if (result instanceof Promise)
+      throw new TypeError('this schema validates asynchronously: use validateAsync');
     return settle(result, what);
   };
   return {
@@ -85,7 +92,8 @@ function fallbackValidator<T>(schema: Schema<T>, jsonSchema: JsonSchema | undefi
     validateAsync: async (value, what) => settle(await standard.validate(value), what),
     is: (value: unknown): value is T => {
       const result = standard.validate(value);
-      if (result instanceof Promise) throw new TypeError('this schema validates asynchronously: use validateAsync');
+      if (result instanceof Promise)
+        throw new TypeError('this schema validates asynchronously: use validateAsync');
       return result.issues === undefined;
     },
     jsonSchema,
@@ -96,9 +104,11 @@ function fallbackValidator<T>(schema: Schema<T>, jsonSchema: JsonSchema | undefi
 function issuesFromAjv(errors: ErrorObject[] | null | undefined): ValidationIssue[] {
   if (!errors || errors.length === 0) return [{ path: [], message: 'does not match schema' }];
   return errors.map((e) => {
-    const path: Array<string | number> = e.instancePath === '' ? [] : e.instancePath.slice(1).split('/').map(unpointer);
+    const path: Array<string | number> =
+      e.instancePath === '' ? [] : e.instancePath.slice(1).split('/').map(unpointer);
     if (e.keyword === 'required') path.push((e.params as { missingProperty: string }).missingProperty);
-    if (e.keyword === 'additionalProperties') path.push((e.params as { additionalProperty: string }).additionalProperty);
+    if (e.keyword === 'additionalProperties')
+      path.push((e.params as { additionalProperty: string }).additionalProperty);
     return { path, message: messageOf(e) };
   });
 }

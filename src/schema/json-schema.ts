@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { Schema, ServiceContract } from '../core/contract.js';
+import type { EventDef, Schema, ServiceContract } from '../core/contract.js';
 
 /**
  * JSON Schema (draft 2020-12) from a contract schema. zod 4 schemas are converted by zod itself; a schema that
@@ -18,7 +18,8 @@ export function toJsonSchema(schema: Schema): JsonSchema | undefined {
     }
   }
   if (typeof anySchema?.toJSONSchema === 'function') return anySchema.toJSONSchema() as JsonSchema;
-  if (anySchema?.jsonSchema && typeof anySchema.jsonSchema === 'object') return anySchema.jsonSchema as JsonSchema;
+  if (anySchema?.jsonSchema && typeof anySchema.jsonSchema === 'object')
+    return anySchema.jsonSchema as JsonSchema;
   return undefined;
 }
 
@@ -35,7 +36,8 @@ export function contractJsonSchema(contract: ServiceContract): ContractJsonSchem
     operations[name] = { kind: op.kind, input: toJsonSchema(op.input), output: toJsonSchema(op.output) };
   }
   const events: ContractJsonSchema['events'] = {};
-  for (const [name, ev] of Object.entries(contract.events as Record<string, { type: string; schema: Schema }>)) {
+  const declared: Record<string, EventDef> = contract.events;
+  for (const [name, ev] of Object.entries(declared)) {
     events[name] = { type: ev.type, payload: toJsonSchema(ev.schema) };
   }
   return { service: contract.name, operations, events };

@@ -8,16 +8,51 @@
  * treated as impure: a slow correct path beats a fast wrong one.
  */
 const PURE_TYPES = new Set([
-  'string', 'number', 'int', 'boolean', 'bigint', 'null', 'undefined', 'literal', 'enum', 'object', 'array',
-  'tuple', 'union', 'intersection', 'record', 'optional', 'nullable', 'readonly', 'any', 'unknown', 'lazy',
-  'template_literal', 'nan',
+  'string',
+  'number',
+  'int',
+  'boolean',
+  'bigint',
+  'null',
+  'undefined',
+  'literal',
+  'enum',
+  'object',
+  'array',
+  'tuple',
+  'union',
+  'intersection',
+  'record',
+  'optional',
+  'nullable',
+  'readonly',
+  'any',
+  'unknown',
+  'lazy',
+  'template_literal',
+  'nan',
 ]);
 
 /** Check kinds that only reject (never change) a value. Everything else (e.g. `overwrite`, `custom`) is impure. */
 const PURE_CHECKS = new Set([
-  'less_than', 'greater_than', 'multiple_of', 'number_format', 'max_length', 'min_length', 'length_equals',
-  'string_format', 'regex', 'lowercase', 'uppercase', 'includes', 'starts_with', 'ends_with', 'max_size', 'min_size',
-  'size_equals', 'bigint_format',
+  'less_than',
+  'greater_than',
+  'multiple_of',
+  'number_format',
+  'max_length',
+  'min_length',
+  'length_equals',
+  'string_format',
+  'regex',
+  'lowercase',
+  'uppercase',
+  'includes',
+  'starts_with',
+  'ends_with',
+  'max_size',
+  'min_size',
+  'size_equals',
+  'bigint_format',
 ]);
 
 interface ZodLike {
@@ -37,7 +72,10 @@ function visit(node: unknown, seen: Set<unknown>): boolean {
   if (!PURE_TYPES.has(def['type'])) return false;
   if (def['coerce'] === true) return false;
   for (const check of (def['checks'] as ZodLike[] | undefined) ?? []) {
-    if (!PURE_CHECKS.has(check?._zod?.def?.['check'])) return false;
+    const checkDef = check?._zod?.def;
+    if (!PURE_CHECKS.has(checkDef?.['check'])) return false;
+    // JSON Schema's `pattern` keeps a regex's source but not its flags (`/abc/i` would become "abc").
+    if (checkDef?.['pattern'] instanceof RegExp && checkDef['pattern'].flags !== '') return false;
   }
   switch (def['type']) {
     case 'object':
@@ -46,7 +84,10 @@ function visit(node: unknown, seen: Set<unknown>): boolean {
     case 'array':
       return visit(def['element'], seen);
     case 'tuple':
-      return (def['items'] as unknown[]).every((child) => visit(child, seen)) && (def['rest'] == null || visit(def['rest'], seen));
+      return (
+        (def['items'] as unknown[]).every((child) => visit(child, seen)) &&
+        (def['rest'] == null || visit(def['rest'], seen))
+      );
     case 'union':
       return (def['options'] as unknown[]).every((child) => visit(child, seen));
     case 'intersection':

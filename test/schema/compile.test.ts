@@ -9,9 +9,22 @@ import { Order, sampleOrder } from './order-schema.js';
 function mutatedOrders(): fc.Arbitrary<unknown> {
   const anyJson = fc.jsonValue({ maxDepth: 2 });
   const paths: Array<Array<string | number>> = [
-    ['orderId'], ['customer', 'email'], ['customer', 'vip'], ['items'], ['items', 0, 'qty'], ['items', 1, 'sku'],
-    ['items', 2, 'tags'], ['shipping', 'country'], ['billing'], ['currency'], ['totalCents'], ['placedAt'],
-    ['notes'], ['couponCodes', 0], ['channel'], ['items', 0, 'unitPriceCents'],
+    ['orderId'],
+    ['customer', 'email'],
+    ['customer', 'vip'],
+    ['items'],
+    ['items', 0, 'qty'],
+    ['items', 1, 'sku'],
+    ['items', 2, 'tags'],
+    ['shipping', 'country'],
+    ['billing'],
+    ['currency'],
+    ['totalCents'],
+    ['placedAt'],
+    ['notes'],
+    ['couponCodes', 0],
+    ['channel'],
+    ['items', 0, 'unitPriceCents'],
   ];
   const candidates = fc.oneof(
     anyJson,
@@ -49,10 +62,13 @@ describe('compile(): the compiled fast path', () => {
   });
 
   it('agrees with zod on arbitrary JSON for small schemas (property)', () => {
-    const schemas = [
+    const schemas: Array<z.ZodType> = [
       z.object({ a: z.string().min(2), b: z.number().int().optional() }),
       z.array(z.union([z.string(), z.number().positive()])).max(3),
-      z.discriminatedUnion('kind', [z.object({ kind: z.literal('a'), x: z.number() }), z.object({ kind: z.literal('b') })]),
+      z.discriminatedUnion('kind', [
+        z.object({ kind: z.literal('a'), x: z.number() }),
+        z.object({ kind: z.literal('b') }),
+      ]),
       z.record(z.string(), z.boolean()),
       z.tuple([z.string(), z.number()]),
       z.enum(['x', 'y']).nullable(),
@@ -75,6 +91,7 @@ describe('compile(): the compiled fast path', () => {
     const error = (() => {
       try {
         validator.validate(bad, 'input of orders.place');
+        return undefined;
       } catch (e) {
         return e;
       }
@@ -121,7 +138,13 @@ describe('compile(): the fallback for schemas JSON Schema cannot express', () =>
   });
 
   it('enforces refinements and reports their path', () => {
-    const v = compile(z.object({ range: z.object({ lo: z.number(), hi: z.number() }).refine((r) => r.lo <= r.hi, { message: 'lo > hi', path: ['lo'] }) }));
+    const v = compile(
+      z.object({
+        range: z
+          .object({ lo: z.number(), hi: z.number() })
+          .refine((r) => r.lo <= r.hi, { message: 'lo > hi', path: ['lo'] }),
+      }),
+    );
     expect(v.compiled).toBe(false);
     expect(v.is({ range: { lo: 1, hi: 2 } })).toBe(true);
     try {

@@ -15,20 +15,33 @@ describe('JSON Schema export', () => {
 
   it('uses the JSON Schema a non-zod Standard Schema brings with it', () => {
     const own = { type: 'string', minLength: 3 };
-    const schema = { '~standard': { version: 1, vendor: 'custom', validate: (v: unknown) => ({ value: v }) }, jsonSchema: own };
+    const schema = {
+      '~standard': { version: 1, vendor: 'custom', validate: (v: unknown) => ({ value: v }) },
+      jsonSchema: own,
+    };
     expect(toJsonSchema(schema as any)).toBe(own);
   });
 
   it('describes every operation and event of a contract', () => {
     const Svc = service('orders', {
-      queries: { get: query({ input: z.object({ id: z.string() }), output: z.object({ total: z.number() }) }) },
-      commands: { place: command({ input: z.object({ sku: z.string() }), output: z.object({ id: z.string() }) }) },
+      queries: {
+        get: query({ input: z.object({ id: z.string() }), output: z.object({ total: z.number() }) }),
+      },
+      commands: {
+        place: command({ input: z.object({ sku: z.string() }), output: z.object({ id: z.string() }) }),
+      },
       events: { OrderPlaced: event(z.object({ id: z.string() })) },
     });
     const out = contractJsonSchema(Svc);
     expect(out.service).toBe('orders');
-    expect(out.operations['get']).toMatchObject({ kind: 'query', input: { properties: { id: { type: 'string' } } } });
+    expect(out.operations['get']).toMatchObject({
+      kind: 'query',
+      input: { properties: { id: { type: 'string' } } },
+    });
     expect(out.operations['place']).toMatchObject({ kind: 'command', output: { required: ['id'] } });
-    expect(out.events['OrderPlaced']).toMatchObject({ type: 'orders.OrderPlaced', payload: { type: 'object' } });
+    expect(out.events['OrderPlaced']).toMatchObject({
+      type: 'orders.OrderPlaced',
+      payload: { type: 'object' },
+    });
   });
 });

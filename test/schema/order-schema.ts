@@ -43,10 +43,21 @@ export function sampleOrder(): OrderT {
     tags: ['kitchen', 'outdoor', 'bpa-free'],
     giftWrap: n % 2 === 0,
   });
-  const address = { line1: '221B Baker Street', line2: 'Flat 2', city: 'London', postcode: 'NW1 6XE', country: 'GB' };
+  const address = {
+    line1: '221B Baker Street',
+    line2: 'Flat 2',
+    city: 'London',
+    postcode: 'NW1 6XE',
+    country: 'GB',
+  };
   return {
     orderId: '0190f5c2-7b1e-7c3a-9a4e-2f6d8b1c3e5a',
-    customer: { id: '0190f5c2-7b1e-7c3a-8a4e-2f6d8b1c3e5b', email: 'ada.lovelace@example.com', name: 'Ada Lovelace', vip: true },
+    customer: {
+      id: '0190f5c2-7b1e-7c3a-8a4e-2f6d8b1c3e5b',
+      email: 'ada.lovelace@example.com',
+      name: 'Ada Lovelace',
+      vip: true,
+    },
     items: [item(1), item(2), item(3)],
     shipping: address,
     billing: { ...address, line2: undefined },
