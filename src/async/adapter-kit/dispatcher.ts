@@ -2,8 +2,9 @@
  * The consumer side every remote adapter shares: it hands received messages to the subscription's handler
  * and enforces the parts of the `Broker` contract that live in the client, whatever the broker:
  *
- * - **Prefetch.** At most `prefetch` deliveries are unsettled at once. Adapters ask `free` / `waitForSlot()`
- *   before taking more from the broker; a message dispatched beyond that is a bug and throws.
+ * - **Prefetch.** At most `prefetch` deliveries are unsettled at once. Pull adapters ask `free` /
+ *   `waitForSlot()` before taking more from the broker; a message pushed beyond that (a push broker's window
+ *   briefly larger than ours, e.g. right after a reconnect) waits in a backlog until a slot frees.
  * - **Settle once.** `ack`, `nack` and `extend` act once per delivery; a second settlement, or one after the
  *   lease ran out or the subscription released the message, is a no-op.
  * - **Lease.** Each delivery has a local lease of `leaseMs` (renewed by `extend`). When it runs out the
@@ -12,7 +13,9 @@
  * - **Handler failure.** A handler that throws or rejects without settling gets its delivery nacked (no delay).
  *   A handler that returns without settling keeps the lease until it settles or the lease runs out.
  * - **Close.** `close()` refuses new deliveries (they are released at once), waits for running handlers
- *   (their settlements apply), then releases every delivery still unsettled.
+ *   (their settlements apply), then releases every delivery still unsettled and everything in the backlog.
+ * - **Lost channel.** `drop(filter)` ends deliveries the broker has already taken back (their channel or
+ *   session died): settling them later is a no-op, and their slots are free for the redeliveries.
  *
  * The adapter supplies `Settlement`, the broker-specific effect of each outcome on a raw message `R`.
  */
@@ -69,6 +72,8 @@ class KitDelivery<R> implements Delivery {
 
 export class Dispatcher<R> {
   private readonly leased = new Set<KitDelivery<R>>();
+  private backlog: Array<{ message: ReceivedMessage; raw: R }> = [];
+  private pumping = false;
   private running = 0;
   private closed = false;
   private idle: (() => void) | undefined;
@@ -84,7 +89,7 @@ export class Dispatcher<R> {
 
   /** How many more deliveries may be dispatched now. */
   get free(): number {
-    return this.closed ? 0 : Math.max(0, this.options.prefetch - this.leased.size);
+    return this.closed ? 0 : Math.max(0, this.options.prefetch - this.leased.size - this.backlog.length);
   }
 
   get isClosed(): boolean {
@@ -104,7 +109,8 @@ export class Dispatcher<R> {
       return;
     }
     if (this.leased.size >= this.options.prefetch) {
-      throw new Error(`dispatcher: prefetch of ${this.options.prefetch} exceeded (adapter bug)`);
+      this.backlog.push({ message, raw });
+      return;
     }
     const delivery = new KitDelivery(message, raw, this);
     this.leased.add(delivery);
@@ -119,6 +125,12 @@ export class Dispatcher<R> {
     }
     if (isThenable(result)) result.then(this.finished, (error: unknown) => this.failed(delivery, error));
     else this.finished();
+  }
+
+  /** End, without any broker action, the deliveries (and backlog entries) whose raw message matches. */
+  drop(filter: (raw: R) => boolean): void {
+    this.backlog = this.backlog.filter((b) => !filter(b.raw));
+    for (const delivery of [...this.leased]) if (filter(delivery.raw)) this.end(delivery, 'released');
   }
 
   /** Stop dispatching, wait for running handlers, release what is still unsettled. Idempotent. */
@@ -146,7 +158,8 @@ export class Dispatcher<R> {
     this.closed = true;
     this.wakeSlotWaiters();
     if (this.running > 0) await new Promise<void>((resolve) => (this.idle = resolve));
-    const releases: Promise<void>[] = [];
+    const releases: Promise<void>[] = this.backlog.map((b) => this.options.settlement.release(b.raw));
+    this.backlog = [];
     for (const delivery of [...this.leased]) {
       if (this.end(delivery, 'released')) releases.push(this.options.settlement.release(delivery.raw));
     }
@@ -161,9 +174,22 @@ export class Dispatcher<R> {
     if (delivery.timer !== undefined) this.options.clock.clearTimeout(delivery.timer);
     delivery.timer = undefined;
     this.leased.delete(delivery);
+    if (this.backlog.length > 0 && !this.pumping) {
+      this.pumping = true;
+      queueMicrotask(this.pump);
+    }
     this.wakeSlotWaiters();
     return true;
   }
+
+  /** Dispatch from the backlog while slots are free (deferred: `end` may run inside a handler's ack). */
+  private readonly pump = (): void => {
+    this.pumping = false;
+    while (this.backlog.length > 0 && !this.closed && this.leased.size < this.options.prefetch) {
+      const next = this.backlog.shift()!;
+      this.dispatch(next.message, next.raw);
+    }
+  };
 
   private arm(delivery: KitDelivery<R>, ms: number): void {
     const { clock } = this.options;

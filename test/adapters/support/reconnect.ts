@@ -18,6 +18,8 @@ export interface ReconnectOptions {
   readonly cutAtAcked: readonly number[];
   readonly leaseMs?: number;
   readonly capMs?: number;
+  /** Start position of the group (brokers without replay need `latest`). Default `earliest`. */
+  readonly startFrom?: 'earliest' | 'latest';
 }
 
 export interface ReconnectResult {
@@ -33,7 +35,7 @@ export async function reconnectRun(o: ReconnectOptions): Promise<ReconnectResult
   const acked = new Set<string>();
   let deliveries = 0;
   const cutPoints = [...o.cutAtAcked].sort((a, b) => a - b);
-  const subscription = await o.broker.subscribe(o.topic, { group: o.group, prefetch: 64, leaseMs: o.leaseMs ?? 3000, start: { from: 'earliest' } }, async (d) => {
+  const subscription = await o.broker.subscribe(o.topic, { group: o.group, prefetch: 64, leaseMs: o.leaseMs ?? 3000, start: { from: o.startFrom ?? 'earliest' } }, async (d) => {
     deliveries++;
     try {
       await d.ack();
