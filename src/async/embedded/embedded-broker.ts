@@ -93,8 +93,8 @@ import { BackgroundCheckpointer } from './checkpointer.js';
 import { decodeUnsettled } from './window-codec.js';
 import { CommitWriter, type PendingMessage } from './writer.js';
 
-/** Ids and keys are stored with a 16-bit length. */
-const MAX_ID_BYTES = 0xffff;
+/** Ids and keys are stored with a 16-bit length (in UTF-16 code units). */
+const MAX_ID_CHARS = 0xffff;
 
 interface TopicRow {
   topic_id: number;
@@ -373,5 +373,5 @@ function reportError(error: unknown): void {
 
 function checkShortString(value: unknown, what: string): void {
   if (typeof value !== 'string') throw new TypeError(`${what} must be a string`);
-  if (value.length > MAX_ID_BYTES / 3 && Buffer.byteLength(value) > MAX_ID_BYTES) throw new RangeError(`${what} longer than ${MAX_ID_BYTES} bytes`);
+  if (value.length > MAX_ID_CHARS) throw new RangeError(`${what} longer than ${MAX_ID_CHARS} characters`);
 }

@@ -9,8 +9,8 @@ function encodable(m: { id: string; key?: string | undefined; headers: Record<st
 }
 
 const message = fc.record({
-  id: fc.string({ minLength: 1, maxLength: 40 }),
-  key: fc.option(fc.string({ maxLength: 20 }), { nil: undefined }),
+  id: fc.string({ unit: 'grapheme', minLength: 1, maxLength: 40 }),
+  key: fc.option(fc.string({ unit: 'grapheme', maxLength: 20 }), { nil: undefined }),
   headers: fc.dictionary(fc.string({ unit: 'grapheme', maxLength: 10 }), fc.string({ unit: 'grapheme', maxLength: 30 }), { maxKeys: 5 }),
   body: fc.uint8Array({ maxLength: 300 }),
   notBefore: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 2 ** 45 })),
@@ -45,7 +45,7 @@ describe('embedded broker codecs', () => {
     expect([...message.body]).toEqual([1, 2, 3]);
   });
 
-  it('rejects an id longer than 65535 bytes', () => {
+  it('rejects an id longer than 65535 characters', () => {
     const encoder = new BatchEncoder();
     expect(() => encoder.append(encodable({ id: 'x'.repeat(70_000), headers: {}, body: new Uint8Array(), notBefore: 0 }))).toThrow(RangeError);
   });
