@@ -2,7 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { CancelSource, CancelToken } from '../../src/core/cancel.js';
 
 /** White-box view of a token's private state, to check that nothing leaks. */
-function internals(token: CancelToken): { listeners: unknown[] | undefined; controller: AbortController | undefined } {
+function internals(token: CancelToken): {
+  listeners: unknown[] | undefined;
+  controller: AbortController | undefined;
+} {
   return token as unknown as { listeners: unknown[] | undefined; controller: AbortController | undefined };
 }
 

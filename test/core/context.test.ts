@@ -108,9 +108,21 @@ describe('Context fields', () => {
   });
 
   it('with() returns a child with some fields replaced and leaves the parent alone', () => {
-    const parent = new Context({ correlationId: 'c', traceparent: 'tp', attempt: 2, metadata: { tenant: 'acme' }, deadline: T0 });
+    const parent = new Context({
+      correlationId: 'c',
+      traceparent: 'tp',
+      attempt: 2,
+      metadata: { tenant: 'acme' },
+      deadline: T0,
+    });
     const child = parent.with({ attempt: 3, operation: 'orders.place' });
-    expect(child).toMatchObject({ correlationId: 'c', traceparent: 'tp', attempt: 3, operation: 'orders.place', deadline: T0 });
+    expect(child).toMatchObject({
+      correlationId: 'c',
+      traceparent: 'tp',
+      attempt: 3,
+      operation: 'orders.place',
+      deadline: T0,
+    });
     expect(child.metadata).toEqual({ tenant: 'acme' });
     expect(parent.attempt).toBe(2);
     expect(parent.operation).toBeUndefined();
