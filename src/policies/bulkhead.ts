@@ -2,7 +2,8 @@ import { type Clock, type TimerHandle, systemClock } from '../core/clock.js';
 import type { Context } from '../core/context.js';
 import { BulkheadRejectedError, DeadlineExceededError } from '../core/errors.js';
 import type { Handler } from '../core/middleware.js';
-import { Listeners, type Policy, attachApi, invoke, rejectWith } from './shared.js';
+import { Listeners, type Policy, attachApi, invoke } from './shared.js';
+import { type RunFn, type Sink, promiseFrom, runnerOf, withRun } from './sink.js';
 
 /**
  * bulkhead: at most `maxConcurrent` calls run at once; up to `maxQueue` more wait, first in first out;
@@ -17,8 +18,9 @@ import { Listeners, type Policy, attachApi, invoke, rejectWith } from './shared.
  * - `running` and `queued` are live counts; one bulkhead can wrap several handlers and share its slots.
  *
  * Hot path (a free slot): a counter increment and one reaction with a release handler created once per
- * bulkhead; the callee's own promise is returned, adding no promise hop to the caller's await. Only a
- * queued call allocates (a queue entry, a promise, and a timer or cancel listener if its context has them).
+ * bulkhead; the callee's own promise is returned, adding no promise hop to the caller's await. Inside
+ * another Courier policy (sink.ts) it adds no reaction, just a two-field sink. Only a queued call
+ * allocates more (a queue entry, and a timer or cancel listener if its context has them).
  */
 export interface BulkheadOptions {
   readonly maxConcurrent: number;
@@ -41,28 +43,27 @@ export interface Bulkhead extends Policy {
 
 export function bulkhead(options: BulkheadOptions): Bulkhead {
   const core = new BulkheadCore(options);
-  const policy = (<I, O>(next: Handler<I, O>): Handler<I, O> =>
-    (input, ctx) => {
-      if (core.running < core.maxConcurrent) {
-        core.running++;
-        const result = invoke(next, input, ctx);
-        result.then(core.release, core.release);
-        return result;
-      }
-      return core.enqueue(next, input, ctx);
-    }) as Bulkhead;
+  const policy = (<I, O>(next: Handler<I, O>): Handler<I, O> => {
+    const proceed = runnerOf(next);
+    return withRun<I, O>(
+      (input, ctx) => {
+        if (core.running < core.maxConcurrent) {
+          core.running++;
+          const result = invoke(next, input, ctx);
+          result.then(core.release, core.release);
+          return result;
+        }
+        return promiseFrom<O>((sink) => core.enqueue(proceed, input, ctx, sink));
+      },
+      (input, ctx, sink) => {
+        if (core.running < core.maxConcurrent) core.start(proceed, input, ctx, sink);
+        else core.enqueue(proceed, input, ctx, sink);
+      },
+    );
+  }) as Bulkhead;
   attachApi(policy, core, ['maxConcurrent', 'maxQueue', 'running', 'queued'], ['onRejected']);
   return policy;
 }
-
-// Shared executor (see timeout.ts): no closure per queued promise.
-let capturedResolve: (value: any) => void = noop;
-let capturedReject: (reason: unknown) => void = noop;
-function capture(resolve: (value: any) => void, reject: (reason: unknown) => void): void {
-  capturedResolve = resolve;
-  capturedReject = reject;
-}
-function noop(): void {}
 
 class Waiter {
   prev: Waiter | null = null;
@@ -73,11 +74,10 @@ class Waiter {
   unlisten: (() => void) | undefined = undefined;
 
   constructor(
-    readonly handler: Handler<any, any>,
+    readonly proceed: RunFn<any>,
     readonly input: unknown,
     readonly ctx: Context,
-    readonly resolve: (value: unknown) => void,
-    readonly reject: (reason: unknown) => void,
+    readonly sink: Sink,
   ) {}
 }
 
@@ -109,22 +109,35 @@ class BulkheadCore {
 
   readonly release = (): void => {
     this.running--;
-    while (this.head !== null && this.running < this.maxConcurrent) this.start(this.unlink(this.head));
+    while (this.head !== null && this.running < this.maxConcurrent) {
+      const waiter = this.unlink(this.head);
+      this.start(waiter.proceed, waiter.input, waiter.ctx, waiter.sink);
+    }
   };
 
-  enqueue<I, O>(next: Handler<I, O>, input: I, ctx: Context): Promise<O> {
+  /** Take a slot and run the call; the slot is released when its outcome passes through. */
+  start<I>(proceed: RunFn<I>, input: I, ctx: Context, sink: Sink): void {
+    this.running++;
+    proceed(input, ctx, new SlotSink(this, sink));
+  }
+
+  enqueue<I>(proceed: RunFn<I>, input: I, ctx: Context, sink: Sink): void {
     if (this.queued >= this.maxQueue) {
       const error = new BulkheadRejectedError(this.maxConcurrent, this.maxQueue);
       if (this.rejections.size > 0) this.rejections.emit(error);
-      return Promise.reject(error);
+      sink.fail(error);
+      return;
     }
-    if (ctx.cancel.isCancelled) return rejectWith(ctx.cancel.reason);
+    if (ctx.cancel.isCancelled) {
+      sink.fail(ctx.cancel.reason);
+      return;
+    }
     const now = this.clock.now();
     if (ctx.deadline !== undefined && ctx.deadline <= now) {
-      return Promise.reject(new DeadlineExceededError('deadline passed while waiting for a bulkhead slot'));
+      sink.fail(new DeadlineExceededError('deadline passed while waiting for a bulkhead slot'));
+      return;
     }
-    const promise = new Promise<O>(capture);
-    const waiter = new Waiter(next, input, ctx, capturedResolve, capturedReject);
+    const waiter = new Waiter(proceed, input, ctx, sink);
     this.append(waiter);
     if (ctx.deadline !== undefined) {
       waiter.timer = this.clock.setTimeout(
@@ -133,21 +146,13 @@ class BulkheadCore {
       );
     }
     waiter.unlisten = ctx.cancel.onCancel((reason) => this.leave(waiter, reason));
-    return promise;
-  }
-
-  private start(waiter: Waiter): void {
-    this.running++;
-    const result = invoke(waiter.handler, waiter.input, waiter.ctx);
-    result.then(this.release, this.release);
-    result.then(waiter.resolve, waiter.reject);
   }
 
   /** A waiting call gives up (cancelled or out of time) before a slot freed. */
   private leave(waiter: Waiter, reason: unknown): void {
     if (!waiter.waiting) return; // already started
     this.unlink(waiter);
-    waiter.reject(reason);
+    waiter.sink.fail(reason);
   }
 
   private append(waiter: Waiter): void {
@@ -171,5 +176,23 @@ class BulkheadCore {
     waiter.unlisten?.();
     waiter.timer = waiter.unlisten = undefined;
     return waiter;
+  }
+}
+
+/** Releases the slot when the call's outcome passes through, then passes it up unchanged. */
+class SlotSink implements Sink {
+  constructor(
+    private readonly core: BulkheadCore,
+    private readonly upstream: Sink,
+  ) {}
+
+  succeed(value: unknown): void {
+    this.core.release();
+    this.upstream.succeed(value);
+  }
+
+  fail(error: unknown): void {
+    this.core.release();
+    this.upstream.fail(error);
   }
 }

@@ -4,6 +4,7 @@ import { BrokenCircuitError, CancelledError, ValidationError } from '../core/err
 import type { Handler } from '../core/middleware.js';
 import { ConsecutiveFailures, type FailureCounter, SamplingWindow } from './breaker-counters.js';
 import { Listeners, type Policy, attachApi, invoke } from './shared.js';
+import { type RunFn, type Sink, promiseFrom, runnerOf, withRun } from './sink.js';
 
 /**
  * circuitBreaker (alias `breaker`): stop calling a dependency that keeps failing, and test it with a
@@ -26,7 +27,8 @@ import { Listeners, type Policy, attachApi, invoke } from './shared.js';
  *   counted in the new period (there is no per-call generation, to keep the hot path allocation-free).
  *
  * Hot path (closed): one state check and one reaction with two handlers created once per breaker; the
- * callee's own promise is returned, so the breaker adds no extra promise hop to the caller's await.
+ * callee's own promise is returned, so the breaker adds no extra promise hop to the caller's await. Inside
+ * another Courier policy (sink.ts) it adds no reaction at all, just a two-field sink.
  */
 export type CircuitState = 'closed' | 'open' | 'half-open' | 'isolated';
 
@@ -81,15 +83,23 @@ export interface CircuitBreaker extends Policy {
 
 export function circuitBreaker(options: CircuitBreakerOptions = {}): CircuitBreaker {
   const core = new BreakerCore(options);
-  const policy = (<I, O>(next: Handler<I, O>): Handler<I, O> =>
-    (input, ctx) => {
-      if (core.current === 'closed') {
-        const result = invoke(next, input, ctx);
-        result.then(core.closedSuccess, core.closedFailure);
-        return result;
-      }
-      return core.callNotClosed(next, input, ctx);
-    }) as CircuitBreaker;
+  const policy = (<I, O>(next: Handler<I, O>): Handler<I, O> => {
+    const proceed = runnerOf(next);
+    return withRun<I, O>(
+      (input, ctx) => {
+        if (core.current === 'closed') {
+          const result = invoke(next, input, ctx);
+          result.then(core.closedSuccess, core.closedFailure);
+          return result;
+        }
+        return promiseFrom<O>((sink) => core.runNotClosed(proceed, input, ctx, sink));
+      },
+      (input, ctx, sink) => {
+        if (core.current === 'closed') proceed(input, ctx, new ClosedCallSink(core, sink));
+        else core.runNotClosed(proceed, input, ctx, sink);
+      },
+    );
+  }) as CircuitBreaker;
   attachApi(policy, core, ['state', 'stats'], ['onStateChange', 'isolate', 'reset']);
   return policy;
 }
@@ -170,28 +180,29 @@ class BreakerCore {
     }
   };
 
-  callNotClosed<I, O>(next: Handler<I, O>, input: I, ctx: Context): Promise<O> {
+  /** A call arriving while the circuit is not closed: reject it, or let it through as the probe. */
+  runNotClosed<I>(proceed: RunFn<I>, input: I, ctx: Context, sink: Sink): void {
     if (this.current === 'open') {
       const now = this.clock.now();
       if (now < this.reopenAt) {
-        return this.reject(new BrokenCircuitError('circuit is open', { retryAfterMs: this.reopenAt - now }));
+        sink.fail(this.rejection(new BrokenCircuitError('circuit is open', { retryAfterMs: this.reopenAt - now })));
+        return;
       }
       this.transition('half-open', now);
     }
     if (this.current === 'half-open') {
-      if (this.probe !== 0) return this.reject(new BrokenCircuitError('circuit is half-open and its probe is in flight'));
-      const id = (this.probe = ++this.probeSeq);
-      const result = invoke(next, input, ctx);
-      result.then(
-        () => this.probeSettled(id, SUCCESS, undefined),
-        (error: unknown) => this.probeSettled(id, this.classify(error), error),
-      );
-      return result;
+      if (this.probe !== 0) {
+        sink.fail(this.rejection(new BrokenCircuitError('circuit is half-open and its probe is in flight')));
+        return;
+      }
+      this.probe = ++this.probeSeq;
+      proceed(input, ctx, new ProbeSink(this, this.probe, sink));
+      return;
     }
-    return this.reject(new BrokenCircuitError('circuit is isolated'));
+    sink.fail(this.rejection(new BrokenCircuitError('circuit is isolated')));
   }
 
-  private probeSettled(id: number, kind: number, error: unknown): void {
+  probeSettled(id: number, kind: number, error: unknown): void {
     if (this.probe !== id) return; // the breaker was reset or isolated meanwhile
     this.probe = 0;
     if (this.current !== 'half-open' || kind === IGNORED) return;
@@ -215,7 +226,7 @@ class BreakerCore {
     }
   }
 
-  private classify(error: unknown): number {
+  classify(error: unknown): number {
     if (error instanceof CancelledError) return IGNORED;
     try {
       return this.isFailure(error) ? FAILURE : SUCCESS;
@@ -224,12 +235,49 @@ class BreakerCore {
     }
   }
 
-  private reject(error: BrokenCircuitError): Promise<never> {
+  private rejection(error: BrokenCircuitError): BrokenCircuitError {
     this.rejected++;
-    return Promise.reject(error);
+    return error;
   }
 }
 
 function defaultIsFailure(error: unknown): boolean {
   return !(error instanceof ValidationError);
+}
+
+/** The outcome of a call made while closed: counted, then passed up unchanged. */
+class ClosedCallSink implements Sink {
+  constructor(
+    private readonly core: BreakerCore,
+    private readonly upstream: Sink,
+  ) {}
+
+  succeed(value: unknown): void {
+    this.core.closedSuccess();
+    this.upstream.succeed(value);
+  }
+
+  fail(error: unknown): void {
+    this.core.closedFailure(error);
+    this.upstream.fail(error);
+  }
+}
+
+/** The outcome of the half-open probe: it closes or re-opens the circuit, then passes up unchanged. */
+class ProbeSink implements Sink {
+  constructor(
+    private readonly core: BreakerCore,
+    private readonly id: number,
+    private readonly upstream: Sink,
+  ) {}
+
+  succeed(value: unknown): void {
+    this.core.probeSettled(this.id, SUCCESS, undefined);
+    this.upstream.succeed(value);
+  }
+
+  fail(error: unknown): void {
+    this.core.probeSettled(this.id, this.core.classify(error), error);
+    this.upstream.fail(error);
+  }
 }

@@ -1,6 +1,7 @@
 import type { Context } from '../core/context.js';
 import type { Handler } from '../core/middleware.js';
-import { invoke } from './shared.js';
+import { invoke, rejectWith } from './shared.js';
+import { type Sink, runnerOf, withRun } from './sink.js';
 
 /**
  * fallback: answer with a substitute when the call fails: a cached value, an empty list, a degraded
@@ -27,10 +28,44 @@ export function fallback<O, I = any>(
   const { when } = options;
   const compute: FallbackFn<I, O> =
     typeof valueOrFn === 'function' ? (valueOrFn as FallbackFn<I, O>) : () => valueOrFn;
-  return (next) => (input, ctx) => {
-    return invoke(next, input, ctx).then(undefined, (error: unknown) => {
-      if (when !== undefined && !when(error)) throw error;
-      return compute(error, input, ctx);
-    });
+  return (next) => {
+    const proceed = runnerOf(next);
+    return withRun<I, O>(
+      (input, ctx) =>
+        invoke(next, input, ctx).then(undefined, (error: unknown) => {
+          if (when !== undefined && !when(error)) throw error;
+          return compute(error, input, ctx);
+        }),
+      (input, ctx, sink) => proceed(input, ctx, new FallbackSink(when, compute, input, ctx, sink)),
+    );
   };
+}
+
+/** Passes successes up; replaces accepted failures with the fallback (which may itself be async or throw). */
+class FallbackSink<I, O> implements Sink {
+  constructor(
+    private readonly when: ((error: unknown) => boolean) | undefined,
+    private readonly compute: FallbackFn<I, O>,
+    private readonly input: I,
+    private readonly ctx: Context,
+    private readonly upstream: Sink,
+  ) {}
+
+  succeed(value: unknown): void {
+    this.upstream.succeed(value);
+  }
+
+  fail(error: unknown): void {
+    let replacement: O | Promise<O>;
+    try {
+      if (this.when !== undefined && !this.when(error)) replacement = rejectWith(error);
+      else replacement = this.compute(error, this.input, this.ctx);
+    } catch (failure) {
+      replacement = rejectWith(failure);
+    }
+    Promise.resolve(replacement).then(
+      (value) => this.upstream.succeed(value),
+      (failure: unknown) => this.upstream.fail(failure),
+    );
+  }
 }

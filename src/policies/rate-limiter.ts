@@ -2,6 +2,7 @@ import { type Clock, systemClock } from '../core/clock.js';
 import { RateLimitedError } from '../core/errors.js';
 import type { Handler } from '../core/middleware.js';
 import { Listeners, type Policy, attachApi, invoke } from './shared.js';
+import { runnerOf, withRun } from './sink.js';
 
 /**
  * rateLimiter: a token bucket that lets `ratePerSecond` calls through on average and up to `burst` at
@@ -36,11 +37,20 @@ const UNIT = 1000; // milli-tokens per call
 
 export function rateLimiter(options: RateLimiterOptions): RateLimiter {
   const core = new TokenBucket(options);
-  const policy = (<I, O>(next: Handler<I, O>): Handler<I, O> =>
-    (input, ctx) => {
-      const waitMs = core.tryAcquire();
-      return waitMs === 0 ? invoke(next, input, ctx) : core.reject(waitMs);
-    }) as RateLimiter;
+  const policy = (<I, O>(next: Handler<I, O>): Handler<I, O> => {
+    const proceed = runnerOf(next);
+    return withRun<I, O>(
+      (input, ctx) => {
+        const waitMs = core.tryAcquire();
+        return waitMs === 0 ? invoke(next, input, ctx) : Promise.reject(core.limit(waitMs));
+      },
+      (input, ctx, sink) => {
+        const waitMs = core.tryAcquire();
+        if (waitMs === 0) proceed(input, ctx, sink);
+        else sink.fail(core.limit(waitMs));
+      },
+    );
+  }) as RateLimiter;
   attachApi(policy, core, ['ratePerSecond', 'burst', 'available'], ['tryAcquire', 'onLimited']);
   return policy;
 }
@@ -84,10 +94,11 @@ class TokenBucket {
     return this.limited.add(listener);
   }
 
-  reject(waitMs: number): Promise<never> {
+  /** The error for a refused call (reported to `onLimited` listeners). */
+  limit(waitMs: number): RateLimitedError {
     const error = new RateLimitedError(waitMs);
     if (this.limited.size > 0) this.limited.emit(error);
-    return Promise.reject(error);
+    return error;
   }
 
   private refill(now: number): void {

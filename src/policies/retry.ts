@@ -5,6 +5,7 @@ import type { Handler } from '../core/middleware.js';
 import { type Jitter, backoffDelay } from './backoff.js';
 import type { RetryBudget } from './retry-budget.js';
 import { type Policy, invoke } from './shared.js';
+import { type RunFn, type Sink, promiseFrom, runnerOf, withRun } from './sink.js';
 
 /**
  * retry: try a failed call again, with capped exponential backoff and jitter.
@@ -21,9 +22,10 @@ import { type Policy, invoke } from './shared.js';
  *   with `RetryBudgetExhaustedError` whose `cause` is the last error;
  * - when it gives up, the caller sees the last error itself (not a wrapper), unless the budget refused.
  *
- * Hot path: the first attempt is the callee's promise plus one rejection handler; nothing else is
- * allocated and the context is passed through untouched when it already says attempt 1. The loop for
- * later attempts is an ordinary async function, entered only after a failure.
+ * Hot path: standalone, the first attempt is the callee's promise plus one rejection handler, and the
+ * context is passed through untouched when it already says attempt 1; the retry loop (`RetryFrame`) is
+ * created only after a failure. Inside another Courier policy (see sink.ts) the frame is the attempts' sink
+ * and no promise is made per attempt.
  */
 export interface RetryOptions {
   /** Maximum number of attempts in total, the first included. Default 3. */
@@ -82,43 +84,102 @@ export function retry(options: RetryOptions = {}): Policy {
   }
   if (!(config.baseMs >= 0 && config.maxMs >= 0)) throw new RangeError('retry: baseMs and maxMs must be ≥ 0');
   const { budget } = config;
-  return <I, O>(next: Handler<I, O>): Handler<I, O> =>
-    (input, ctx) => {
-      if (budget !== undefined) budget.deposit();
-      const first = invoke(next, input, ctx.attempt === 1 ? ctx : ctx.with({ attempt: 1 }));
-      if (config.attempts === 1) return first;
-      return first.then(undefined, (error: unknown) => retryAfterFailure(config, next, input, ctx, error));
-    };
+  return <I, O>(next: Handler<I, O>): Handler<I, O> => {
+    const proceed = runnerOf(next);
+    return withRun<I, O>(
+      (input, ctx) => {
+        if (budget !== undefined) budget.deposit();
+        const first = invoke(next, input, firstAttempt(ctx));
+        if (config.attempts === 1) return first;
+        return first.then(undefined, (error: unknown) =>
+          promiseFrom<O>((sink) => new RetryFrame(config, proceed, input, ctx, sink).fail(error)),
+        );
+      },
+      (input, ctx, sink) => {
+        if (budget !== undefined) budget.deposit();
+        const frame = config.attempts === 1 ? sink : new RetryFrame(config, proceed, input, ctx, sink);
+        proceed(input, firstAttempt(ctx), frame);
+      },
+    );
+  };
 }
 
-/** Attempts 2…n, entered once the first attempt failed. */
-async function retryAfterFailure<I, O>(
-  config: RetryConfig,
-  next: Handler<I, O>,
-  input: I,
-  ctx: Context,
-  firstError: unknown,
-): Promise<O> {
-  const { clock, budget } = config;
-  let error = firstError;
-  let previousDelay = config.baseMs;
-  for (let attempt = 2; ; attempt++) {
-    if (attempt > config.attempts || isNonRetryable(error)) throw error;
-    if (config.retryOn !== undefined && !config.retryOn(error, attempt - 1)) throw error;
-    ctx.cancel.throwIfCancelled();
-    let delay = backoffDelay(attempt - 1, previousDelay, config);
-    previousDelay = delay;
+/** The context of attempt 1: the caller's own when it already says so (no allocation). */
+function firstAttempt(ctx: Context): Context {
+  return ctx.attempt === 1 ? ctx : ctx.with({ attempt: 1 });
+}
+
+const STOP = -1;
+
+/**
+ * One call's retry loop, as a sink: each attempt reports into it; a success goes up, a failure either goes
+ * up (when retry gives up) or, after the backoff, starts the next attempt. Created on the first failure on
+ * the standalone path, up front when running inside another policy (it is then the attempts' sink).
+ */
+class RetryFrame<I> implements Sink {
+  /** The attempt that is running or just failed. */
+  private attempt = 1;
+  private previousDelay: number;
+  /** The error to give up with, when `plan` says STOP. */
+  private finalError: unknown = undefined;
+
+  constructor(
+    private readonly config: RetryConfig,
+    private readonly proceed: RunFn<I>,
+    private readonly input: I,
+    private readonly ctx: Context,
+    private readonly upstream: Sink,
+  ) {
+    this.previousDelay = config.baseMs;
+  }
+
+  succeed(value: unknown): void {
+    this.upstream.succeed(value);
+  }
+
+  fail(error: unknown): void {
+    let delay: number;
+    try {
+      delay = this.plan(error);
+    } catch (callbackError) {
+      this.upstream.fail(callbackError); // retryOn or onRetry threw
+      return;
+    }
+    if (delay === STOP) {
+      this.upstream.fail(this.finalError);
+      return;
+    }
+    sleep(delay, this.config.clock, this.ctx.cancel).then(
+      () => {
+        this.attempt++;
+        this.proceed(this.input, this.ctx.with({ attempt: this.attempt }), this);
+      },
+      (reason: unknown) => this.upstream.fail(reason),
+    );
+  }
+
+  /** The wait before the next attempt, or STOP with `finalError` set. */
+  private plan(error: unknown): number {
+    const { config, ctx } = this;
+    const next = this.attempt + 1;
+    this.finalError = error;
+    if (next > config.attempts || isNonRetryable(error)) return STOP;
+    if (config.retryOn !== undefined && !config.retryOn(error, this.attempt)) return STOP;
+    if (ctx.cancel.isCancelled) {
+      this.finalError = ctx.cancel.reason;
+      return STOP;
+    }
+    let delay = backoffDelay(this.attempt, this.previousDelay, config);
+    this.previousDelay = delay;
     const asked = retryAfterOf(error);
     if (asked > delay) delay = asked;
-    if (ctx.deadline !== undefined && clock.now() + delay >= ctx.deadline) throw error;
-    if (budget !== undefined && !budget.tryWithdraw()) throw new RetryBudgetExhaustedError(error);
-    config.onRetry?.({ attempt, delayMs: delay, error });
-    await sleep(delay, clock, ctx.cancel);
-    try {
-      return await invoke(next, input, ctx.with({ attempt }));
-    } catch (failure) {
-      error = failure;
+    if (ctx.deadline !== undefined && config.clock.now() + delay >= ctx.deadline) return STOP;
+    if (config.budget !== undefined && !config.budget.tryWithdraw()) {
+      this.finalError = new RetryBudgetExhaustedError(error);
+      return STOP;
     }
+    config.onRetry?.({ attempt: next, delayMs: delay, error });
+    return delay;
   }
 }
 

@@ -174,3 +174,28 @@ describe('timeout around a callee that enforces the deadline itself', () => {
     expect(outcome.error).toBeInstanceOf(DeadlineExceededError);
   });
 });
+
+describe('timeout with a callee whose cancel listener throws', () => {
+  it('still rejects that call, expires the others and keeps timing later calls', async () => {
+    const clock = new FakeClock();
+    const { handler, calls } = manualHandler();
+    const policy = timeout({ ms: 10, clock });
+    const call = policy(handler);
+    const a = track(call('a', Context.background));
+    const b = track(call('b', Context.background));
+    await flushMicrotasks();
+    calls[0]!.ctx.cancel.onCancel(() => {
+      throw new Error('listener bug');
+    });
+    // The clock invokes the timer callback directly, so the listener's error surfaces here.
+    const fired = clock.advance(10);
+    await expect(fired).rejects.toThrow('listener bug');
+    await flushMicrotasks();
+    expect(a.error).toBeInstanceOf(TimeoutError);
+    expect(b.error).toBeInstanceOf(TimeoutError);
+    expect(policy.inFlight).toBe(0);
+    const c = track(call('c', Context.background));
+    await clock.advance(10);
+    expect(c.error).toBeInstanceOf(TimeoutError);
+  });
+});
