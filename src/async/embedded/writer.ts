@@ -19,7 +19,7 @@
 import type Database from 'better-sqlite3';
 import type { Clock } from '../../core/clock.js';
 import type { PublishReceipt } from '../broker.js';
-import { BatchEncoder, encodedSizeBound, type StoredMessage } from './batch-codec.js';
+import { BatchEncoder, encodedSizeBound, type EncodableMessage, type StoredMessage } from './batch-codec.js';
 import type { Durability } from './database.js';
 import type { ResolvedTuning } from './options.js';
 import type { EmbeddedBrokerStats } from './stats.js';
@@ -30,11 +30,10 @@ export interface PendingMessage extends StoredMessage {
   publishedAt: number;
 }
 
-interface PendingPublish {
+/** A publish waiting for its commit; it is also what the encoder reads (no copy per message). */
+interface PendingPublish extends EncodableMessage {
   readonly topic: TopicState;
   readonly message: PendingMessage;
-  readonly headerCount: number;
-  readonly headerChars: number;
   readonly resolve: (receipt: PublishReceipt) => void;
   readonly reject: (error: unknown) => void;
 }
@@ -112,7 +111,19 @@ export class CommitWriter {
   /** Queue a message; resolves with its receipt once its transaction committed. */
   publish(topic: TopicState, message: PendingMessage, headerCount: number, headerChars: number): Promise<PublishReceipt> {
     return new Promise<PublishReceipt>((resolve, reject) => {
-      this.publishes.push({ topic, message, headerCount, headerChars, resolve, reject });
+      this.publishes.push({
+        topic,
+        message,
+        id: message.id,
+        key: message.key,
+        headers: message.headers,
+        headerCount,
+        headerChars,
+        body: message.body,
+        notBefore: message.notBefore,
+        resolve,
+        reject,
+      });
       this.schedule();
     });
   }
@@ -285,16 +296,15 @@ export class CommitWriter {
         const p = list[i]!;
         const m = p.message;
         m.publishedAt = publishedAt;
-        const entry = { id: m.id, key: m.key, headers: m.headers, headerCount: p.headerCount, headerChars: p.headerChars, body: m.body, notBefore: m.notBefore };
         // A row holds consecutive sequences only, at most maxRowMessages of them in at most maxRowBytes.
         const previous = list[i - 1]?.message;
         if (
           i > rowStart &&
-          (previous!.seq + 1 !== m.seq || i - rowStart >= maxRowMessages || encoder.size + encodedSizeBound(entry) > maxRowBytes)
+          (previous!.seq + 1 !== m.seq || i - rowStart >= maxRowMessages || encoder.size + encodedSizeBound(p) > maxRowBytes)
         ) {
           flushRow(i);
         }
-        encoder.append(entry);
+        encoder.append(p);
       }
       flushRow(list.length);
     }
