@@ -25,7 +25,12 @@ import { type RunFn, type Sink, runnerOf, withRun } from './sink.js';
  * expiry order, so insertion is O(1) at the tail and removal on settle is O(1). The timer is re-armed only
  * when it fires or when a call expires before it (a tight caller deadline). The child's token is our own
  * cheap `CancelToken`, and the call object itself is that token, the list node and the pending promise's
- * settle functions, so a call costs three allocations (call, context, promise) and two small closures.
+ * settle functions. The call is also the sink (see sink.ts) that the Courier policies inside report to, so
+ * a whole stack under a timeout costs one promise, one context, one call and one reaction on the innermost
+ * foreign handler. Nested inside another Courier policy, a timeout makes no promise at all.
+ *
+ * The clock is read once per call (`ctx.remaining()` needs it). On the shared VMs we benchmark on,
+ * `Date.now()` costs ~0.1 µs, as much as a bare `await` of an async no-op.
  */
 export interface TimeoutOptions {
   /** The policy's own limit, in ms. `Infinity` makes the policy enforce only the caller's deadline. */
