@@ -146,18 +146,7 @@ export class EmbeddedBroker implements Broker {
     if (this.durability !== 'process' && this.durability !== 'power') throw new TypeError(`embeddedBroker: unknown durability ${String(this.durability)}`);
     this.clock = options.clock ?? systemClock;
     this.tuning = resolveTuning(options.tuning);
-    const maxMessageBytes = positiveInt(options.maxMessageBytes, DEFAULT_MAX_MESSAGE_BYTES, 'maxMessageBytes');
-    this.features = {
-      persistence: this.durability,
-      orderingByKey: true,
-      replay: true,
-      delay: true,
-      dedup: false,
-      competingConsumers: true,
-      fanOut: true,
-      leaseExtension: true,
-      maxMessageBytes,
-    };
+    this.features = embeddedFeatures(options);
     const opened = openDatabase({ dir: this.dir, durability: this.durability });
     this.db = opened.db;
     this.unlock = opened.unlock;
@@ -360,6 +349,26 @@ export class EmbeddedBroker implements Broker {
         throw new TypeError(`unknown start position ${JSON.stringify(position)}`);
     }
   }
+}
+
+/**
+ * The feature manifest of an embedded broker with these options (no broker needed). `replay` is true:
+ * `seek` and `start` reach every message still stored; with the default retention that is what some group
+ * has not acked yet (plus everything on a topic no group reads), so replaying acked messages needs
+ * `retention: { deleteAcked: false }` (a stream).
+ */
+export function embeddedFeatures(options: Pick<EmbeddedBrokerOptions, 'durability' | 'maxMessageBytes'> = {}): BrokerFeatures {
+  return {
+    persistence: options.durability ?? 'process',
+    orderingByKey: true,
+    replay: true,
+    delay: true,
+    dedup: false,
+    competingConsumers: true,
+    fanOut: true,
+    leaseExtension: true,
+    maxMessageBytes: positiveInt(options.maxMessageBytes, DEFAULT_MAX_MESSAGE_BYTES, 'maxMessageBytes'),
+  };
 }
 
 /** Open (or create) the embedded broker in `options.dir`. Throws `BrokerDirectoryBusyError` if it is owned. */
