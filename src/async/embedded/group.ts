@@ -172,9 +172,14 @@ export class GroupRuntime implements DirtyGroup {
     this.schedulePump();
   }
 
-  /** Committed messages, in order, straight from the writer: take them if the group is caught up. */
+  /**
+   * Committed messages, in order, straight from the writer: take them if the group is caught up. Either
+   * way wake the dispatcher: a group behind them (it lagged, or a failed commit left a gap before them)
+   * reads them from disk.
+   */
   offer(messages: readonly StoredMessage[]): void {
     if (this.subscribers.length === 0 || this.closed) return;
+    this.schedulePump();
     const first = messages[0];
     if (first === undefined || this.cursor < first.seq || this.cursor >= first.seq + messages.length) return;
     const room = this.windowLimit - this.entries.size;
@@ -184,7 +189,6 @@ export class GroupRuntime implements DirtyGroup {
     for (let i = start; i < end; i++) this.take(messages[i]!, 0, false);
     this.cursor = first.seq + end;
     this.markDirty();
-    this.schedulePump();
   }
 
   // ---- settlement (called by deliveries) ----

@@ -67,12 +67,18 @@ interface Waiter {
   reject(error: unknown): void;
 }
 
+/** How long state-only retries wait after a failed transaction. */
+const RETRY_AFTER_FAILURE_MS = 500;
+
 export class CommitWriter {
   private publishes: PendingPublish[] = [];
   private dirty = new Set<DirtyGroup>();
   private parkedOps: ParkedOp[] = [];
   private waiter: Waiter | undefined;
   private scheduled = false;
+  /** After a failed transaction, retries without new publishes wait until then (epoch ms). */
+  private retryAfter = 0;
+  private retryTimer: NodeJS.Timeout | undefined;
   private committing = false;
   private closed = false;
   private retentionRequested = false;
@@ -174,6 +180,8 @@ export class CommitWriter {
 
   /** Flush, then refuse further work (settlements after this resolve at once: their state is gone). */
   close(): void {
+    if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
     this.flush();
     this.closed = true;
   }
@@ -191,6 +199,16 @@ export class CommitWriter {
   private readonly onImmediate = (): void => {
     this.scheduled = false;
     if (this.closed || this.committing) return;
+    if (this.publishes.length === 0 && Date.now() < this.retryAfter) {
+      // The last transaction failed (disk full, I/O error): retry state writes later, not in a tight loop.
+      // New publishes still go at once, so their callers hear about a lasting failure promptly.
+      this.retryTimer ??= setTimeout(() => {
+        this.retryTimer = undefined;
+        this.schedule();
+      }, this.retryAfter - Date.now());
+      this.retryTimer.unref();
+      return;
+    }
     this.commit();
     if (this.hasWork()) this.schedule();
   };
@@ -235,9 +253,12 @@ export class CommitWriter {
       for (const group of dirty) this.dirty.add(group);
       this.parkedOps = parkedOps.concat(this.parkedOps);
       waiter?.reject(error);
+      this.retryAfter = Date.now() + RETRY_AFTER_FAILURE_MS;
+      this.hooks.onError(error);
       return false;
     }
     this.committing = false;
+    this.retryAfter = 0;
     const took = performance.now() - started;
     if (took > this.stats.longestCommitMs) this.stats.longestCommitMs = took;
     if (runRetention) {

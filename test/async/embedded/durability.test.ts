@@ -140,6 +140,29 @@ describe('embedded broker: durability', () => {
     await second.close();
   });
 
+  it('when the disk is full, publishes fail with the error, nothing spins, and it recovers once there is room', async () => {
+    const errors: unknown[] = [];
+    const broker = embeddedBroker({ dir: tmp.dir, onError: (e) => errors.push(e) });
+    const r = await record(broker, 't', { group: 'g', prefetch: 100 });
+    await broker.publish('t', msg('before'));
+    await until(() => r.ids.length === 1);
+    // Reach into the connection to simulate a full disk: SQLite refuses to grow the file past this.
+    const db = (broker as unknown as { db: Database.Database }).db;
+    const pages = db.pragma('page_count', { simple: true }) as number;
+    db.pragma(`max_page_count = ${pages + 2}`);
+    const big = (id: string) => ({ id, headers: {}, body: new Uint8Array(64 * 1024) });
+    await expect(broker.publish('t', big('too-much'))).rejects.toMatchObject({ code: 'SQLITE_FULL' });
+    expect(errors.length).toBeGreaterThan(0);
+    const transactions = broker.stats().transactions;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(broker.stats().transactions).toBe(transactions); // no retry storm
+    db.pragma('max_page_count = 4294967294');
+    await broker.publish('t', big('after'));
+    await until(() => r.ids.includes('after'));
+    expect(r.ids).not.toContain('too-much');
+    await broker.close();
+  });
+
   it('is owned by one broker at a time: a second open of the directory fails until the first closes', async () => {
     const first = embeddedBroker({ dir: tmp.dir });
     expect(() => embeddedBroker({ dir: tmp.dir })).toThrow(BrokerDirectoryBusyError);
