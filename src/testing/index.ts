@@ -6,4 +6,5 @@ export {
   type BrokerConformanceOptions,
   type ConformanceCase,
   type TestApi,
+  waitFor,
 } from './broker-conformance/index.js';
