@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
 import type { Broker, BrokerFeatures, Delivery, OutgoingMessage } from '../../async/broker.js';
+import { consume } from '../../async/pipeline/consume.js';
+import { readDeadLetter } from '../../async/pipeline/dead-letter.js';
+import { createEnvelope, encodeEnvelope } from '../../core/envelope.js';
 import { MessageTooLargeError } from '../../core/errors.js';
 import { message, numberOf, publishAll, range, sleep, unique, waitFor } from './support.js';
 
@@ -394,6 +397,83 @@ export const brokerCases: readonly ConformanceCase[] = [
       await sleep(150);
       await sub.close();
       assert.equal(seen.filter((id) => id === m.id).length, 1);
+    },
+  },
+  {
+    name: 'through the pipeline, a message that keeps failing is dead-lettered with its context after maxAttempts',
+    async run(broker) {
+      const topic = unique('t');
+      const letters: Delivery[] = [];
+      const dlq = await broker.subscribe(`${topic}.dlq`, { group: 'inspect' }, async (d) => {
+        letters.push(d);
+        await d.ack();
+      });
+      let calls = 0;
+      const consumer = await consume(broker, topic, {
+        group: 'g',
+        maxAttempts: 3,
+        backoff: { baseMs: 5, maxMs: 20 },
+        handler: async () => {
+          calls++;
+          throw new Error('always fails');
+        },
+      });
+      const headers = encodeEnvelope(createEnvelope({ type: 'conformance.Test', source: '/conformance' }));
+      await broker.publish(topic, {
+        id: unique('m'),
+        key: 'k1',
+        headers,
+        body: new TextEncoder().encode('{"x":1}'),
+      });
+      await waitFor(() => letters.length === 1, 'the dead letter', 20_000);
+      await consumer.close();
+      await dlq.close();
+      const letter = readDeadLetter(letters[0]!.message);
+      assert.equal(calls, 3);
+      assert.equal(letter.reason, 'max-attempts');
+      assert.equal(letter.attempts, 3);
+      assert.equal(letter.errorMessage, 'always fails');
+      assert.equal(letter.topic, topic);
+      assert.equal(letter.group, 'g');
+      assert.equal(new TextDecoder().decode(letter.body), '{"x":1}');
+      assert.equal(letter.headers['ce-type'], 'conformance.Test');
+    },
+  },
+  {
+    name: 'through the pipeline, a poison message goes straight to the DLQ and consumption continues',
+    async run(broker) {
+      const topic = unique('t');
+      const letters: Delivery[] = [];
+      const dlq = await broker.subscribe(`${topic}.dlq`, { group: 'inspect' }, async (d) => {
+        letters.push(d);
+        await d.ack();
+      });
+      const handled: unknown[] = [];
+      const consumer = await consume(broker, topic, {
+        group: 'g',
+        handler: async (p) => void handled.push(p),
+      });
+      await broker.publish(topic, {
+        id: unique('poison'),
+        headers: { 'ce-id': '' },
+        body: new TextEncoder().encode('not json'),
+      });
+      const headers = encodeEnvelope(createEnvelope({ type: 'conformance.Test', source: '/conformance' }));
+      await broker.publish(topic, {
+        id: unique('good'),
+        headers,
+        body: new TextEncoder().encode('{"ok":true}'),
+      });
+      await waitFor(
+        () => letters.length === 1 && handled.length === 1,
+        'one dead letter and one handled message',
+        20_000,
+      );
+      await consumer.close();
+      await dlq.close();
+      assert.equal(readDeadLetter(letters[0]!.message).reason, 'poison');
+      assert.equal(readDeadLetter(letters[0]!.message).attempts, 1);
+      assert.deepEqual(handled, [{ ok: true }]);
     },
   },
   {
