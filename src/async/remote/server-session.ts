@@ -1,0 +1,287 @@
+/**
+ * One client connection on the broker server. It turns frames into calls on the served broker and their
+ * outcomes into frames:
+ *
+ * - PUBLISH → `broker.publish`, in arrival order (so one client's publishes keep their order); each result
+ *   joins the RESULTS frame of the current event-loop turn, so a group commit of many publishes costs one
+ *   frame back. With more than `PAUSE_AT` publishes not yet stored the session stops reading the socket
+ *   (the client's writes then block in the kernel), and reads again below `RESUME_AT`.
+ * - SETTLE → the delivery's `ack` / `nack` / `extend`; a settlement of a delivery the session no longer
+ *   knows (its subscription closed) is answered OK and does nothing, as settling twice does.
+ * - REQUEST → subscribe / unsubscribe / seek / lag.
+ *
+ * When the connection goes away, for whatever reason, every subscription of the session is closed on the
+ * served broker, which releases the deliveries the client had not settled to the group: they are delivered
+ * again (attempt + 1). Publishes already handed to the broker complete there; their results are dropped.
+ */
+import type { Broker, Delivery, StartPosition } from '../broker.js';
+import type { Cursor } from './frame-decoder.js';
+import { FramedSocket } from './framed-socket.js';
+import { decodePublish, encodeDeliver, encodeResult } from './message-codec.js';
+import { ProtocolError } from './remote-errors.js';
+import { FrameType, fromJson, PROTOCOL_VERSION, ResultKind, SettleOp, toJson, type ControlRequest } from './protocol.js';
+import { ServedSubscription } from './served-subscription.js';
+import type { Socket } from 'node:net';
+
+const PAUSE_AT = 32_768;
+const RESUME_AT = 8_192;
+
+interface Outstanding {
+  readonly delivery: Delivery;
+  readonly sub: ServedSubscription;
+}
+
+export class ServerSession {
+  private readonly framed: FramedSocket;
+  private readonly subs = new Map<number, ServedSubscription>();
+  private readonly outstanding = new Map<number, Outstanding>();
+  private nextDeliveryId = 0;
+  private greeted = false;
+  private closed = false;
+  private paused = false;
+  private publishing = 0;
+  private publishesDone: (() => void) | undefined;
+  /** Results of this turn, written as one RESULTS frame right before the flush. */
+  private resultIds: number[] = [];
+  private resultKinds: number[] = [];
+  private resultValues: unknown[] = [];
+  /** Resolves once the session is gone and its subscriptions are closed. */
+  readonly ended: Promise<void>;
+  private markEnded!: () => void;
+
+  constructor(
+    socket: Socket,
+    private readonly broker: Broker,
+    private readonly onError: (error: unknown) => void,
+  ) {
+    this.ended = new Promise((resolve) => (this.markEnded = resolve));
+    this.framed = new FramedSocket(socket, {
+      onFrame: (type, cursor) => this.onFrame(type, cursor),
+      onClose: () => void this.teardown(),
+      beforeFlush: () => this.writeResults(),
+    });
+  }
+
+  /** Stop taking work, let publishes in progress finish and answer them, then close the connection. */
+  async shutdown(): Promise<void> {
+    if (this.closed) return this.ended;
+    this.framed.socket.pause();
+    await Promise.all([...this.subs.values()].map((s) => s.close().catch(this.onError)));
+    if (this.publishing > 0) await new Promise<void>((resolve) => (this.publishesDone = resolve));
+    this.framed.end();
+    return this.ended;
+  }
+
+  private onFrame(type: number, c: Cursor): void {
+    if (!this.greeted) {
+      if (type !== FrameType.HELLO) throw new ProtocolError(`expected HELLO, got frame type ${type}`);
+      this.greeted = true;
+      this.welcome(c);
+      return;
+    }
+    switch (type) {
+      case FrameType.PUBLISH:
+        this.publish(c);
+        return;
+      case FrameType.SETTLE:
+        this.settle(c);
+        return;
+      case FrameType.REQUEST: {
+        const reqId = c.u32();
+        const request = fromJson(c.str()) as ControlRequest;
+        this.control(request).then(
+          (value) => this.result(reqId, value === undefined ? ResultKind.OK : ResultKind.JSON, value),
+          (error: unknown) => this.result(reqId, ResultKind.ERROR, error),
+        );
+        return;
+      }
+      default:
+        throw new ProtocolError(`unknown frame type ${type}`);
+    }
+  }
+
+  private welcome(c: Cursor): void {
+    const hello = fromJson(c.str()) as { protocol?: unknown };
+    const out = this.framed.out;
+    out.begin(FrameType.WELCOME);
+    out.str(
+      toJson({
+        protocol: PROTOCOL_VERSION,
+        clientProtocol: hello.protocol,
+        name: this.broker.name,
+        features: this.broker.features,
+        seek: typeof this.broker.seek === 'function',
+      }),
+    );
+    out.end();
+    this.framed.flush();
+  }
+
+  private publish(c: Cursor): void {
+    const { reqId, topic, message } = decodePublish(c);
+    this.publishing++;
+    if (this.publishing >= PAUSE_AT && !this.paused) {
+      this.paused = true;
+      this.framed.socket.pause();
+    }
+    let pending;
+    try {
+      pending = this.broker.publish(topic, message);
+    } catch (error) {
+      pending = Promise.reject(error);
+    }
+    pending.then(
+      (receipt) => {
+        this.published();
+        const seq = receipt.sequence;
+        if (typeof seq === 'number') this.result(reqId, ResultKind.SEQUENCE_NUMBER, seq);
+        else if (typeof seq === 'bigint') this.result(reqId, ResultKind.SEQUENCE_BIGINT, seq);
+        else this.result(reqId, ResultKind.OK, undefined);
+      },
+      (error: unknown) => {
+        this.published();
+        this.result(reqId, ResultKind.ERROR, error);
+      },
+    );
+  }
+
+  private published(): void {
+    this.publishing--;
+    if (this.paused && this.publishing <= RESUME_AT && !this.closed) {
+      this.paused = false;
+      this.framed.socket.resume();
+    }
+    if (this.publishing === 0 && this.publishesDone !== undefined) {
+      const done = this.publishesDone;
+      this.publishesDone = undefined;
+      done();
+    }
+  }
+
+  private settle(c: Cursor): void {
+    const reqId = c.u32();
+    const deliveryId = c.u32();
+    const op = c.u8();
+    const ms = c.f64();
+    const entry = this.outstanding.get(deliveryId);
+    if (entry === undefined) {
+      this.result(reqId, ResultKind.OK, undefined);
+      return;
+    }
+    let done: Promise<void>;
+    try {
+      switch (op) {
+        case SettleOp.ACK:
+          this.end(deliveryId, entry);
+          done = entry.delivery.ack();
+          break;
+        case SettleOp.NACK:
+          this.end(deliveryId, entry);
+          done = entry.delivery.nack(ms > 0 ? { delayMs: ms } : undefined);
+          break;
+        case SettleOp.EXPIRE:
+          this.end(deliveryId, entry);
+          done = entry.delivery.nack();
+          break;
+        case SettleOp.EXTEND:
+          done = entry.delivery.extend(ms > 0 ? ms : undefined);
+          break;
+        default:
+          throw new ProtocolError(`unknown settle op ${op}`);
+      }
+    } catch (error) {
+      if (error instanceof ProtocolError) throw error;
+      done = Promise.reject(error);
+    }
+    done.then(
+      () => this.result(reqId, ResultKind.OK, undefined),
+      (error: unknown) => this.result(reqId, ResultKind.ERROR, error),
+    );
+  }
+
+  private end(deliveryId: number, entry: Outstanding): void {
+    this.outstanding.delete(deliveryId);
+    entry.sub.returnCredit();
+  }
+
+  private async control(request: ControlRequest): Promise<unknown> {
+    switch (request.op) {
+      case 'subscribe':
+        return this.subscribe(request);
+      case 'unsubscribe': {
+        const sub = this.subs.get(request.subId);
+        if (sub === undefined) return undefined;
+        this.subs.delete(request.subId);
+        await sub.close();
+        for (const [id, entry] of this.outstanding) if (entry.sub === sub) this.outstanding.delete(id);
+        return undefined;
+      }
+      case 'seek': {
+        if (typeof this.broker.seek !== 'function') throw new TypeError(`broker ${this.broker.name} does not support seek`);
+        await this.broker.seek(request.topic, request.group, request.position as StartPosition);
+        return undefined;
+      }
+      case 'lag':
+        return this.broker.lag(request.topic, request.group);
+      default:
+        throw new ProtocolError(`unknown request ${(request as { op?: unknown }).op as string}`);
+    }
+  }
+
+  private async subscribe(request: Extract<ControlRequest, { op: 'subscribe' }>): Promise<undefined> {
+    if (this.subs.has(request.subId)) throw new ProtocolError(`subscription ${request.subId} exists`);
+    const sub = new ServedSubscription(request.subId, request.prefetch, this.forward);
+    this.subs.set(request.subId, sub);
+    const options = { group: request.group, prefetch: request.prefetch, leaseMs: request.leaseMs, start: request.start as StartPosition };
+    const opening = this.broker.subscribe(request.topic, options, sub.handle).then((s) => {
+      sub.subscription = s;
+    });
+    sub.opening = opening;
+    try {
+      await opening;
+    } catch (error) {
+      if (this.subs.get(request.subId) === sub) this.subs.delete(request.subId);
+      throw error;
+    }
+    return undefined;
+  }
+
+  private readonly forward = (sub: ServedSubscription, delivery: Delivery): void => {
+    if (this.closed) return;
+    this.nextDeliveryId = (this.nextDeliveryId + 1) >>> 0 || 1;
+    const id = this.nextDeliveryId;
+    this.outstanding.set(id, { delivery, sub });
+    encodeDeliver(this.framed.out, sub.subId, id, delivery.message);
+    this.framed.scheduleFlush();
+  };
+
+  private result(reqId: number, kind: number, value: unknown): void {
+    if (this.closed) return;
+    this.resultIds.push(reqId);
+    this.resultKinds.push(kind);
+    this.resultValues.push(value);
+    this.framed.scheduleFlush();
+  }
+
+  private writeResults(): void {
+    const count = this.resultIds.length;
+    if (count === 0) return;
+    const out = this.framed.out;
+    out.begin(FrameType.RESULTS);
+    out.u32(count);
+    for (let i = 0; i < count; i++) encodeResult(out, this.resultIds[i]!, this.resultKinds[i]!, this.resultValues[i]);
+    out.end();
+    this.resultIds = [];
+    this.resultKinds = [];
+    this.resultValues = [];
+  }
+
+  private async teardown(): Promise<void> {
+    this.closed = true;
+    this.outstanding.clear();
+    const subs = [...this.subs.values()];
+    this.subs.clear();
+    await Promise.all(subs.map((s) => s.close().catch(this.onError)));
+    this.markEnded();
+  }
+}
