@@ -16,9 +16,10 @@
  * Nack and extend act only while this consumer still owns the entry (`OWNED` script).
  */
 import type { Redis } from 'ioredis';
-import type { Clock, TimerHandle } from '../../core/clock.js';
+import type { Clock } from '../../core/clock.js';
 import type { DeliveryHandler, ReceivedMessage, Subscription } from '../broker.js';
 import { Dispatcher, type Settlement } from '../adapter-kit/dispatcher.js';
+import { LeaseKeeper } from '../adapter-kit/lease-keeper.js';
 import { fromFields } from './headers.js';
 import { claimScript, ownedScript, promoteScript } from './lua.js';
 import { idTime, idToSequence } from './stream-id.js';
@@ -48,7 +49,7 @@ const PROMOTE_BATCH = 256;
 
 export class RedisSubscription implements Subscription {
   private readonly dispatcher: Dispatcher<string>;
-  private readonly keepers = new Map<string, TimerHandle>();
+  private readonly keeper: LeaseKeeper<string>;
   private readonly releases = new Set<Promise<void>>();
   private readonly leaseScanMs: number;
   private stopping = false;
@@ -63,6 +64,7 @@ export class RedisSubscription implements Subscription {
     private readonly ctx: RedisSubscriptionContext,
     handler: DeliveryHandler,
   ) {
+    this.keeper = new LeaseKeeper(ctx.clock, ctx.leaseMs, (entryId) => this.touch(entryId), ctx.onError);
     this.leaseScanMs = Math.min(1000, Math.max(ctx.pollMs, Math.floor(ctx.leaseMs / 4)));
     this.dispatcher = new Dispatcher<string>({
       prefetch: ctx.prefetch,
@@ -102,8 +104,7 @@ export class RedisSubscription implements Subscription {
     await this.loopDone;
     await this.dispatcher.close();
     await Promise.allSettled([...this.releases]);
-    for (const timer of this.keepers.values()) this.ctx.clock.clearTimeout(timer);
-    this.keepers.clear();
+    this.keeper.stopAll();
     try {
       const mine = (await this.ctx.main.call('XPENDING', this.ctx.stream, this.ctx.group, '-', '+', 1, this.ctx.consumer)) as unknown[];
       if (mine.length === 0) await this.ctx.main.call('XGROUP', 'DELCONSUMER', this.ctx.stream, this.ctx.group, this.ctx.consumer);
@@ -185,27 +186,23 @@ export class RedisSubscription implements Subscription {
 
   private readonly settlement: Settlement<string> = {
     ack: async (entryId) => {
-      this.stopKeeper(entryId);
+      this.keeper.stop(entryId);
       await this.ctx.main.xack(this.ctx.stream, this.ctx.group, entryId);
     },
     nack: async (entryId, delayMs) => {
-      this.stopKeeper(entryId);
+      this.keeper.stop(entryId);
       const now = this.ctx.clock.now();
       await this.retryAt(entryId, now + delayMs);
       if (delayMs === 0) this.nextPoll = 0;
     },
-    extend: async (entryId, ms) => {
-      this.stopKeeper(entryId);
-      await this.touch(entryId);
-      if (ms > this.ctx.leaseMs) this.keep(entryId, this.ctx.clock.now() + ms);
-    },
+    extend: (entryId, ms) => this.keeper.extend(entryId, ms),
     expire: async (entryId) => {
-      this.stopKeeper(entryId);
+      this.keeper.stop(entryId);
       this.nextLeaseScan = 0;
       this.nextPoll = 0;
     },
     release: async (entryId) => {
-      this.stopKeeper(entryId);
+      this.keeper.stop(entryId);
       await this.retryAt(entryId, this.ctx.clock.now());
     },
   };
@@ -216,27 +213,6 @@ export class RedisSubscription implements Subscription {
 
   private async touch(entryId: string): Promise<void> {
     await ownedScript.run(this.ctx.main, [this.ctx.stream, this.ctx.retry], [this.ctx.group, this.ctx.consumer, entryId, 'touch', 0]);
-  }
-
-  /** Renew the entry's idle time every half lease until `until`: Redis cannot be told a longer lease. */
-  private keep(entryId: string, until: number): void {
-    const every = Math.max(1, Math.floor(this.ctx.leaseMs / 2));
-    const tick = (): void => {
-      if (this.ctx.clock.now() >= until) {
-        this.keepers.delete(entryId);
-        return;
-      }
-      this.keepers.set(entryId, this.ctx.clock.setTimeout(tick, every));
-      this.touch(entryId).catch(this.ctx.onError);
-    };
-    this.keepers.set(entryId, this.ctx.clock.setTimeout(tick, every));
-  }
-
-  private stopKeeper(entryId: string): void {
-    const timer = this.keepers.get(entryId);
-    if (timer === undefined) return;
-    this.ctx.clock.clearTimeout(timer);
-    this.keepers.delete(entryId);
   }
 
   private track(work: Promise<void>): void {
