@@ -1,0 +1,2 @@
+export { courier, CourierNode, type CourierOptions } from './courier.js';
+export { inprocClient, NotImplementedError, Registry, type InprocClientOptions } from './inproc-client.js';
