@@ -73,7 +73,7 @@ describe('courier() node', () => {
         new Promise((_resolve, reject) => {
           ctx.cancel.onCancel((reason) => {
             cancelled = true;
-            reject(reason);
+            reject(reason instanceof Error ? reason : new Error(String(reason)));
           });
         }),
       reserve: async () => ({ reservationId: 'r' }),
