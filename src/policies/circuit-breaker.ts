@@ -15,7 +15,8 @@ import { type RunFn, type Sink, promiseFrom, runnerOf, withRun } from './sink.js
  *   with a failure ratio over a minimum throughput); when it trips the breaker opens;
  * - `open`: calls are rejected with `BrokenCircuitError` (with `retryAfterMs` = time until the next probe)
  *   WITHOUT calling the dependency; after `halfOpenAfterMs` it becomes half-open (lazily, on the next call
- *   or read of `state`: no timer runs);
+ *   or read of `state`: no timer runs). A `retry` outside the breaker honours that `retryAfterMs`, within
+ *   the caller's deadline; to fail fast instead, exclude it with `retryOn`;
  * - `half-open`: exactly one call at a time goes through as a probe; others are rejected. The probe's
  *   success closes the circuit; its failure opens it again for another `halfOpenAfterMs`;
  * - `isolated`: opened by hand with `isolate()`; only `reset()` closes it.

@@ -4,7 +4,6 @@
  * bulkhead, rate limiter, retry budget) expose their state and events and can be shared between calls.
  */
 export { type BackoffOptions, type Jitter, backoffDelay } from './backoff.js';
-export { ConsecutiveFailures, type FailureCounter, SamplingWindow } from './breaker-counters.js';
 export { type Bulkhead, type BulkheadOptions, bulkhead } from './bulkhead.js';
 export {
   type BreakerMode,

@@ -124,7 +124,7 @@ class TimedCall extends CancelToken implements Sink {
     this.upstream = upstream;
     this.resolve = resolve;
     this.reject = reject;
-    // The caller's token is live (checked by run()); its cancellation flows down to this call.
+    // The caller's token is live (start() checked); its cancellation flows down to this call.
     this.unlinkParent = parent === CancelToken.never ? undefined : parent.onCancel((reason) => this.cancel(reason));
   }
 
