@@ -1,0 +1,163 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import type { CancelToken } from '../../core/cancel.js';
+import { Context } from '../../core/context.js';
+import { isValidTraceparent, isValidTracestate } from '../../core/trace-context.js';
+import { BadRequestError } from '../errors.js';
+
+/**
+ * How a call's context travels in HTTP headers, both ways.
+ *
+ * Deadline: two headers, written together by Courier clients.
+ * - `courier-timeout-ms`: the time left, in whole ms, when the request was sent (relative, like gRPC's
+ *   `grpc-timeout`). The server's deadline is its own `now + timeout`. This survives clock skew between
+ *   hosts; it overstates the budget by the request's transit time, which on a LAN is far below the
+ *   granularity deadlines are set at.
+ * - `courier-deadline`: the absolute deadline, epoch ms. Used only when no relative header is present (a
+ *   foreign client, a message that sat in a queue), because a skewed clock turns it into a wrong budget.
+ * A malformed value is a 400 (`invalid-header`), not a silently dropped deadline.
+ *
+ * Trace and correlation: `traceparent`/`tracestate` (W3C; invalid values are dropped, as the spec asks, and
+ * `tracestate` only travels with a valid `traceparent`), `courier-correlation-id` (also read from
+ * `x-correlation-id`), `courier-causation-id`, `courier-attempt`.
+ * Idempotency: `Idempotency-Key` (draft-ietf-httpapi-idempotency-key-header: a structured-field string, so
+ * written quoted; a bare token is accepted too). Metadata: W3C `baggage` (percent-encoded `key=value`
+ * members). A response replayed from the idempotency store carries `idempotent-replayed: true`.
+ */
+export const HEADER = {
+  timeout: 'courier-timeout-ms',
+  deadline: 'courier-deadline',
+  correlation: 'courier-correlation-id',
+  correlationAlt: 'x-correlation-id',
+  causation: 'courier-causation-id',
+  attempt: 'courier-attempt',
+  idempotencyKey: 'idempotency-key',
+  replayed: 'idempotent-replayed',
+  traceparent: 'traceparent',
+  tracestate: 'tracestate',
+  baggage: 'baggage',
+} as const;
+
+const MAX_ID_LENGTH = 256;
+const MAX_BAGGAGE_MEMBERS = 64;
+
+/** Rebuild the server-side context of a request. Throws `BadRequestError` on a malformed Courier header. */
+export function contextFromHeaders(
+  headers: IncomingHttpHeaders,
+  now: number,
+  cancel: CancelToken,
+  operation: string,
+): Context {
+  const traceparent = headers[HEADER.traceparent];
+  const validParent = typeof traceparent === 'string' && isValidTraceparent(traceparent);
+  const tracestate = validParent ? headers[HEADER.tracestate] : undefined;
+  const baggage = headers[HEADER.baggage];
+  const attempt = headers[HEADER.attempt];
+  return new Context({
+    deadline: deadlineOf(headers, now),
+    cancel,
+    correlationId: idHeader(headers[HEADER.correlation] ?? headers[HEADER.correlationAlt]),
+    causationId: idHeader(headers[HEADER.causation]),
+    traceparent: validParent ? traceparent : undefined,
+    tracestate: typeof tracestate === 'string' && isValidTracestate(tracestate) ? tracestate : undefined,
+    attempt: attempt === undefined ? 1 : positiveInt(attempt, HEADER.attempt),
+    idempotencyKey: idempotencyKeyOf(headers[HEADER.idempotencyKey]),
+    operation,
+    metadata: baggage === undefined ? undefined : parseBaggage(baggage),
+  });
+}
+
+function deadlineOf(headers: IncomingHttpHeaders, now: number): number | undefined {
+  const relative = headers[HEADER.timeout];
+  if (relative !== undefined) return now + nonNegativeInt(relative, HEADER.timeout);
+  const absolute = headers[HEADER.deadline];
+  return absolute === undefined ? undefined : nonNegativeInt(absolute, HEADER.deadline);
+}
+
+/** Append the headers that carry `ctx` to `out` (name, value, name, value…), as the client sends them. */
+export function pushContextHeaders(out: string[], ctx: Context, now: number): void {
+  if (ctx.deadline !== undefined) {
+    out.push(HEADER.timeout, String(Math.max(0, Math.ceil(ctx.deadline - now))), HEADER.deadline, String(Math.ceil(ctx.deadline)));
+  }
+  if (ctx.traceparent !== undefined) {
+    out.push(HEADER.traceparent, ctx.traceparent);
+    if (ctx.tracestate !== undefined && ctx.tracestate !== '') out.push(HEADER.tracestate, ctx.tracestate);
+  }
+  if (ctx.correlationId !== undefined) out.push(HEADER.correlation, ctx.correlationId);
+  if (ctx.causationId !== undefined) out.push(HEADER.causation, ctx.causationId);
+  if (ctx.attempt !== 1) out.push(HEADER.attempt, String(ctx.attempt));
+  if (ctx.idempotencyKey !== undefined) out.push(HEADER.idempotencyKey, `"${ctx.idempotencyKey}"`);
+  for (const _ in ctx.metadata) {
+    out.push(HEADER.baggage, formatBaggage(ctx.metadata));
+    break;
+  }
+}
+
+/** `Idempotency-Key: "abc"` (sf-string) or a bare `abc`; escapes inside the quotes are not allowed. */
+export function idempotencyKeyOf(value: string | string[] | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  if (Array.isArray(value)) throw new BadRequestError('invalid-idempotency-key', 'more than one Idempotency-Key header');
+  const key = value.length >= 2 && value.startsWith('"') && value.endsWith('"') ? value.slice(1, -1) : value;
+  if (key.includes('"') || key.includes('\\')) {
+    throw new BadRequestError('invalid-idempotency-key', 'Idempotency-Key must be a plain string');
+  }
+  return key;
+}
+
+/** W3C baggage → metadata. Members that do not decode are skipped; properties after `;` are ignored. */
+export function parseBaggage(value: string | string[]): Record<string, string> {
+  const text = Array.isArray(value) ? value.join(',') : value;
+  const out: Record<string, string> = {};
+  let count = 0;
+  for (const member of text.split(',')) {
+    if (++count > MAX_BAGGAGE_MEMBERS) break;
+    const semi = member.indexOf(';');
+    const pair = semi < 0 ? member : member.slice(0, semi);
+    const eq = pair.indexOf('=');
+    if (eq <= 0) continue;
+    try {
+      const key = decodeURIComponent(pair.slice(0, eq).trim());
+      if (key === '' || key === '__proto__') continue; // would set the prototype, not a member
+      out[key] = decodeURIComponent(pair.slice(eq + 1).trim());
+    } catch {
+      // A malformed percent-escape: skip the member, as W3C baggage receivers may.
+    }
+  }
+  return out;
+}
+
+export function formatBaggage(metadata: Readonly<Record<string, string>>): string {
+  const parts: string[] = [];
+  for (const key of Object.keys(metadata)) parts.push(`${encodeURIComponent(key)}=${encodeURIComponent(metadata[key]!)}`);
+  return parts.join(',');
+}
+
+function idHeader(value: string | string[] | undefined): string | undefined {
+  if (typeof value !== 'string' || value.length === 0 || value.length > MAX_ID_LENGTH) return undefined;
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c < 0x21 || c > 0x7e) return undefined;
+  }
+  return value;
+}
+
+function nonNegativeInt(value: string | string[], name: string): number {
+  if (typeof value === 'string' && value.length > 0 && value.length <= 16) {
+    let n = 0;
+    for (let i = 0; i < value.length; i++) {
+      const d = value.charCodeAt(i) - 0x30;
+      if (d < 0 || d > 9) return invalid(name);
+      n = n * 10 + d;
+    }
+    return n;
+  }
+  return invalid(name);
+}
+
+function positiveInt(value: string | string[], name: string): number {
+  const n = nonNegativeInt(value, name);
+  return n >= 1 ? n : invalid(name);
+}
+
+function invalid(name: string): never {
+  throw new BadRequestError('invalid-header', `header ${name} must be a non-negative integer`);
+}

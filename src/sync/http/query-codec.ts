@@ -1,0 +1,116 @@
+import type { JsonSchema } from '../../schema/json-schema.js';
+
+/**
+ * Input in a URL: the query string (and path parameters) of a conventional REST GET. An input travels
+ * this way only when its JSON Schema is an object whose properties are all scalars (string, number,
+ * integer, boolean, or an enum of them) or arrays of scalars: then every value has one obvious text form,
+ * `?sku=A1&tag=x&tag=y`. Anything richer travels as a JSON body (POST), so nothing is lost in translation.
+ *
+ * Decoding is guided by the schema: a property typed number/integer becomes a number when the text is a
+ * JSON number, a boolean `true`/`false` becomes a boolean; text that does not convert is left as text, so
+ * the validator reports the property's path and expected type instead of the codec guessing. Parameters the
+ * schema does not declare are ignored; a property given twice that is not an array stays an array (and fails
+ * validation).
+ */
+export type ScalarKind = 'string' | 'number' | 'integer' | 'boolean' | 'mixed';
+
+export interface FieldCodec {
+  readonly name: string;
+  readonly kind: ScalarKind;
+  readonly array: boolean;
+}
+
+export class QueryCodec {
+  constructor(readonly fields: readonly FieldCodec[]) {}
+
+  /** The codec for an input schema, or undefined when the input cannot travel in a URL. */
+  static of(schema: JsonSchema | undefined): QueryCodec | undefined {
+    if (schema === undefined || schema['type'] !== 'object') return undefined;
+    const properties = (schema['properties'] ?? {}) as Record<string, JsonSchema>;
+    if (typeof properties !== 'object') return undefined;
+    const fields: FieldCodec[] = [];
+    for (const [name, property] of Object.entries(properties)) {
+      const field = fieldOf(name, property);
+      if (field === undefined) return undefined;
+      fields.push(field);
+    }
+    return new QueryCodec(fields);
+  }
+
+  field(name: string): FieldCodec | undefined {
+    return this.fields.find((f) => f.name === name);
+  }
+
+  /** `?a=1&b=x` for the fields of `input` not in `skip` (path parameters); '' when there are none. */
+  encode(input: unknown, skip: readonly string[]): string {
+    if (typeof input !== 'object' || input === null) return '';
+    const record = input as Record<string, unknown>;
+    let out = '';
+    for (const field of this.fields) {
+      if (skip.includes(field.name)) continue;
+      const value = record[field.name];
+      if (value === undefined) continue;
+      if (Array.isArray(value)) {
+        for (const item of value) out += `${out === '' ? '?' : '&'}${encodeURIComponent(field.name)}=${encodeURIComponent(String(item))}`;
+      } else {
+        out += `${out === '' ? '?' : '&'}${encodeURIComponent(field.name)}=${encodeURIComponent(String(value))}`;
+      }
+    }
+    return out;
+  }
+
+  /** The input object from a parsed query (`name → text | text[]`). */
+  decode(query: Readonly<Record<string, unknown>>, into: Record<string, unknown> = {}): Record<string, unknown> {
+    for (const field of this.fields) {
+      const raw = query[field.name];
+      if (raw === undefined) continue;
+      into[field.name] = decodeField(field, raw);
+    }
+    return into;
+  }
+}
+
+export function decodeField(field: FieldCodec, raw: unknown): unknown {
+  if (field.array) return (Array.isArray(raw) ? raw : [raw]).map((item) => convert(field.kind, item));
+  return Array.isArray(raw) ? raw.map((item) => convert(field.kind, item)) : convert(field.kind, raw);
+}
+
+const NUMBER = /^-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?$/;
+
+function convert(kind: ScalarKind, raw: unknown): unknown {
+  if (typeof raw !== 'string') return raw;
+  switch (kind) {
+    case 'number':
+    case 'integer':
+      return NUMBER.test(raw) ? Number(raw) : raw;
+    case 'boolean':
+      return raw === 'true' ? true : raw === 'false' ? false : raw;
+    case 'mixed':
+      if (NUMBER.test(raw)) return Number(raw);
+      return raw === 'true' ? true : raw === 'false' ? false : raw;
+    default:
+      return raw;
+  }
+}
+
+function fieldOf(name: string, property: JsonSchema): FieldCodec | undefined {
+  const scalar = scalarKind(property);
+  if (scalar !== undefined) return { name, kind: scalar, array: false };
+  if (property['type'] === 'array' && typeof property['items'] === 'object' && property['items'] !== null) {
+    const item = scalarKind(property['items'] as JsonSchema);
+    if (item !== undefined) return { name, kind: item, array: true };
+  }
+  return undefined;
+}
+
+function scalarKind(schema: JsonSchema): ScalarKind | undefined {
+  const type = schema['type'];
+  if (type === 'string' || type === 'number' || type === 'integer' || type === 'boolean') return type;
+  const values = Array.isArray(schema['enum']) ? (schema['enum'] as unknown[]) : 'const' in schema ? [schema['const']] : undefined;
+  if (values === undefined || values.length === 0) return undefined;
+  if (values.every((v) => typeof v === 'string')) return 'string';
+  if (values.every((v) => typeof v === 'number')) return 'number';
+  if (values.every((v) => typeof v === 'boolean')) return 'boolean';
+  if (values.every((v) => typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean')) return 'mixed';
+  return undefined;
+}
