@@ -31,6 +31,8 @@ export interface PublishEventOptions {
   readonly clock?: Clock;
 }
 
+const utf8 = new TextEncoder();
+
 /** The topic an event is published to by default: its CloudEvents type, e.g. `orders.OrderPlaced`. */
 export function topicOf(event: Pick<EventDef, 'type'>): string {
   return event.type;
@@ -71,7 +73,7 @@ export async function eventMessage<E extends EventDef>(
     id: envelope.id,
     key: options.key,
     headers: encodeEnvelope(envelope),
-    body: new TextEncoder().encode(json),
+    body: utf8.encode(json),
     delayMs: options.delayMs,
   };
 }
