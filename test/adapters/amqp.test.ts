@@ -7,15 +7,40 @@
 import { connect, type ChannelModel, type GetMessage } from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Delivery } from '../../src/async/broker.js';
-import { amqpBroker, delayBucket, type AmqpBroker } from '../../src/async/amqp/index.js';
+import { amqpBroker, amqpFeatures, delayBucket, type AmqpBroker } from '../../src/async/amqp/index.js';
 import { MessageTooLargeError } from '../../src/core/errors.js';
 import { FakeClock } from '../../src/testing/fake-clock.js';
+import { runBrokerConformance } from '../../src/testing/index.js';
 import { brokerTarget, unique } from './support/env.js';
 import { reconnectRun } from './support/reconnect.js';
 import { TcpProxy } from './support/tcp-proxy.js';
+import { TrackingBroker } from './support/tracking-broker.js';
 import { bytes, sleep, text, until } from './support/wait.js';
 
 const target = await brokerTarget('rabbitmq');
+
+/** Delete the exchanges and group queues a case declared (retry and delay queues expire by themselves). */
+async function removeTopology(topics: ReadonlyMap<string, ReadonlySet<string>>): Promise<void> {
+  const model = await connect(target.url);
+  const ch = await model.createChannel();
+  for (const [topic, groups] of topics) {
+    for (const group of groups) await ch.deleteQueue(`${topic}.${group}`);
+    await ch.deleteExchange(topic);
+  }
+  await model.close();
+}
+
+for (const queueType of ['classic', 'quorum'] as const) {
+  describe.skipIf(!target.available)(`amqp conformance (${queueType} queues)`, () => {
+    runBrokerConformance({
+      describe,
+      it,
+      name: `amqp-${queueType}`,
+      features: amqpFeatures(1024 * 1024),
+      create: () => new TrackingBroker(amqpBroker({ url: target.url, queueType }), removeTopology),
+    });
+  });
+}
 
 describe('delay buckets', () => {
   it('round a delay up by at most 12.5 %, to few distinct values', () => {

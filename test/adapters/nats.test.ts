@@ -9,13 +9,32 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Delivery } from '../../src/async/broker.js';
 import { MessageTooLargeError } from '../../src/core/errors.js';
-import { natsBroker, natsName, type NatsBroker } from '../../src/async/nats/index.js';
+import { natsBroker, natsFeatures, natsName, type NatsBroker } from '../../src/async/nats/index.js';
+import { runBrokerConformance } from '../../src/testing/index.js';
 import { brokerTarget, unique } from './support/env.js';
 import { reconnectRun } from './support/reconnect.js';
 import { TcpProxy } from './support/tcp-proxy.js';
+import { TrackingBroker } from './support/tracking-broker.js';
 import { bytes, sleep, text, until } from './support/wait.js';
 
 const target = await brokerTarget('nats');
+
+describe.skipIf(!target.available)('nats conformance', () => {
+  // Limits retention: the replay case publishes before any group exists, which interest retention drops.
+  runBrokerConformance({
+    describe,
+    it,
+    name: 'nats',
+    features: natsFeatures(1024 * 1024),
+    create: () =>
+      new TrackingBroker(natsBroker({ servers: target.url, retention: { maxAgeMs: 600_000 } }), async (topics) => {
+        const nc = await connect({ servers: target.url });
+        const jsm = await jetstreamManager(nc);
+        for (const topic of topics.keys()) await jsm.streams.delete(natsName('courier_', topic)).catch(() => undefined);
+        await nc.close();
+      }),
+  });
+});
 
 describe('nats names', () => {
   it('keep safe names and make dotted ones safe and distinct', () => {

@@ -7,14 +7,35 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Delivery } from '../../src/async/broker.js';
 import { MessageTooLargeError } from '../../src/core/errors.js';
-import { redisBroker, type RedisBroker } from '../../src/async/redis/index.js';
+import { redisBroker, redisFeatures, type RedisBroker } from '../../src/async/redis/index.js';
 import { FakeClock } from '../../src/testing/fake-clock.js';
+import { runBrokerConformance } from '../../src/testing/index.js';
 import { brokerTarget, unique } from './support/env.js';
 import { reconnectRun } from './support/reconnect.js';
 import { TcpProxy } from './support/tcp-proxy.js';
+import { TrackingBroker } from './support/tracking-broker.js';
 import { bytes, sleep, text, until } from './support/wait.js';
 
 const target = await brokerTarget('redis');
+
+describe.skipIf(!target.available)('redis conformance', () => {
+  // retention 'none': the replay case rewinds a group over messages every group has already acked.
+  runBrokerConformance({
+    describe,
+    it,
+    name: 'redis',
+    features: redisFeatures(1024 * 1024),
+    create: () =>
+      new TrackingBroker(redisBroker({ url: target.url, retention: 'none' }), async (topics) => {
+        const raw = new Redis(target.url);
+        for (const topic of topics.keys()) {
+          const keys = await raw.keys(`${topic}*`);
+          if (keys.length > 0) await raw.del(...keys);
+        }
+        raw.disconnect();
+      }),
+  });
+});
 
 describe.skipIf(!target.available)('redis adapter', () => {
   let broker: RedisBroker;

@@ -194,7 +194,6 @@ export class NatsBroker implements Broker {
       subjects: [topic],
       storage: 'file',
       duplicate_window: nanos(this.duplicateWindowMs(retention)),
-      max_msg_size: this.features.maxMessageBytes,
       ...(retention === 'acked'
         ? { retention: 'interest' }
         : {
