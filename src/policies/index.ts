@@ -16,6 +16,7 @@ export {
   circuitBreaker,
 } from './circuit-breaker.js';
 export { type FallbackFn, type FallbackOptions, fallback } from './fallback.js';
+export { type HedgeEvent, type HedgeOptions, type HedgePolicy, hedge } from './hedge.js';
 export { type RateLimiter, type RateLimiterOptions, rateLimiter } from './rate-limiter.js';
 export { type RetryEvent, type RetryOptions, retry } from './retry.js';
 export { RetryBudget, type RetryBudgetOptions, type RetryBudgetStats, retryBudget } from './retry-budget.js';
