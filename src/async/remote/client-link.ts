@@ -39,7 +39,6 @@ export class ClientLink {
   static open(address: RemoteAddress, handlers: LinkHandlers): Promise<ClientLink> {
     return new Promise<ClientLink>((resolve, reject) => {
       const socket = 'socketPath' in address ? connect({ path: address.socketPath }) : connect({ port: address.port, host: LOOPBACK });
-      socket.unref(); // the client holds the process alive itself, only while it has work (see RemoteBroker)
       let link: ClientLink | undefined;
       let failed = false;
       const fail = (error: Error): void => {
@@ -63,6 +62,7 @@ export class ClientLink {
             throw new ProtocolError(`server speaks protocol ${welcome.protocol}, this client ${PROTOCOL_VERSION}`);
           }
           clearTimeout(timer);
+          socket.unref(); // from now on the client holds the process alive itself, while it has work
           link = new ClientLink(framed, welcome);
           resolve(link);
         },

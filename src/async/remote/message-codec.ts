@@ -18,7 +18,7 @@ export function encodePublish(enc: FrameEncoder, reqId: number, topic: string, m
     enc.str(topic);
     enc.str(m.id);
     if (m.key !== undefined) enc.str(m.key);
-    if (hasDelay) enc.f64(m.delayMs!);
+    if (hasDelay) enc.f64(m.delayMs);
     enc.headers(m.headers ?? {});
     enc.bytes(m.body);
   } catch (error) {

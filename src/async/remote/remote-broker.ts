@@ -45,13 +45,13 @@ import type {
   Subscription,
 } from '../broker.js';
 import { describeAddress } from './address.js';
-import { ClientLink, type Welcome } from './client-link.js';
+import { ClientLink } from './client-link.js';
 import { Fifo } from './fifo.js';
 import type { Cursor } from './frame-decoder.js';
 import { FrameEncoder } from './frame-encoder.js';
 import { decodeDeliver, decodeResult, encodePublish, encodeRequest, encodeSettle } from './message-codec.js';
 import type { AfterDisconnect, PendingOp } from './pending-op.js';
-import { ProtocolError, RemoteBrokerUnavailableError } from './remote-errors.js';
+import { asError, ProtocolError, RemoteBrokerUnavailableError } from './remote-errors.js';
 import { resolveRemoteOptions, type RemoteBrokerOptions, type ResolvedRemoteOptions } from './remote-options.js';
 import { RemoteSubscription, type RemoteRaw, type SubscriptionHost } from './remote-subscription.js';
 import { FrameType, type SettleOp } from './protocol.js';
@@ -135,7 +135,7 @@ export class RemoteBroker implements Broker, SubscriptionHost {
           checkName(topic, 'topic');
           checkName(group, 'group');
         } catch (error) {
-          return Promise.reject(error as Error);
+          return Promise.reject(asError(error));
         }
         return this.request({ op: 'seek', topic, group, position }, 'resend').then(() => undefined);
       };
@@ -153,7 +153,7 @@ export class RemoteBroker implements Broker, SubscriptionHost {
     try {
       checkOutgoing(topic, message, this.features.maxMessageBytes);
     } catch (error) {
-      return Promise.reject(error as Error);
+      return Promise.reject(asError(error));
     }
     return new Promise<PublishReceipt>((resolve, reject) => {
       const id = message.id;
@@ -177,7 +177,7 @@ export class RemoteBroker implements Broker, SubscriptionHost {
           this.queued.push(op);
         }
       } catch (error) {
-        reject(error as Error);
+        reject(asError(error));
         return;
       }
       this.refreshKeepAlive();

@@ -76,3 +76,8 @@ export function errorFromWire(wire: WireError): Error {
   error.name = wire.name;
   return error;
 }
+
+/** `error` as an Error (wrapping a thrown non-Error value). */
+export function asError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(String(error));
+}

@@ -15,7 +15,7 @@
  * listening, closes every client's subscriptions (their unsettled deliveries go back to the group),
  * answers publishes already handed to the broker, and ends the connections. It does not close the broker.
  */
-import { createServer, type Server, type Socket } from 'node:net';
+import { createServer, type Server } from 'node:net';
 import { unlink } from 'node:fs/promises';
 import type { Broker } from '../broker.js';
 import { checkAddress, claimSocketPath, LOOPBACK, type RemoteAddress } from './address.js';
@@ -33,6 +33,11 @@ export interface BrokerServer {
   readonly address: RemoteAddress;
   /** Clients connected now. */
   readonly connections: number;
+  /**
+   * Cut every client connection at once, answering nothing, as if this process had died (the clients
+   * reconnect; their subscriptions' unsettled deliveries go back to the group). For failover drills and tests.
+   */
+  disconnectAll(): void;
   close(): Promise<void>;
 }
 
@@ -40,14 +45,11 @@ export async function serveBroker(broker: Broker, options: ServeOptions): Promis
   checkAddress(options, 'serveBroker');
   const onError = options.onError ?? reportError;
   const sessions = new Set<ServerSession>();
-  const sockets = new Set<Socket>();
   const server = createServer({ noDelay: true }, (socket) => {
     const session = new ServerSession(socket, broker, onError);
     sessions.add(session);
-    sockets.add(socket);
     void session.ended.then(() => {
       sessions.delete(session);
-      sockets.delete(socket);
     });
   });
   server.on('error', onError);
@@ -58,7 +60,10 @@ export async function serveBroker(broker: Broker, options: ServeOptions): Promis
     get connections() {
       return sessions.size;
     },
-    close: () => (closing ??= shutdown(server, sessions, sockets, options.closeGraceMs ?? 5000, address)),
+    disconnectAll: () => {
+      for (const session of sessions) session.cut();
+    },
+    close: () => (closing ??= shutdown(server, sessions, options.closeGraceMs ?? 5000, address)),
   };
 }
 
@@ -78,10 +83,10 @@ async function listen(server: Server, options: RemoteAddress): Promise<RemoteAdd
   return { port: typeof bound === 'object' && bound !== null ? bound.port : options.port };
 }
 
-async function shutdown(server: Server, sessions: Set<ServerSession>, sockets: Set<Socket>, graceMs: number, address: RemoteAddress): Promise<void> {
+async function shutdown(server: Server, sessions: Set<ServerSession>, graceMs: number, address: RemoteAddress): Promise<void> {
   const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
   const grace = setTimeout(() => {
-    for (const socket of sockets) socket.destroy();
+    for (const session of sessions) session.cut();
   }, graceMs);
   try {
     await Promise.all([...sessions].map((s) => s.shutdown()));

@@ -18,7 +18,7 @@ import type { Broker, Delivery, StartPosition } from '../broker.js';
 import type { Cursor } from './frame-decoder.js';
 import { FramedSocket } from './framed-socket.js';
 import { decodePublish, encodeDeliver, encodeResult } from './message-codec.js';
-import { ProtocolError } from './remote-errors.js';
+import { asError, ProtocolError } from './remote-errors.js';
 import { FrameType, fromJson, PROTOCOL_VERSION, ResultKind, SettleOp, toJson, type ControlRequest } from './protocol.js';
 import { ServedSubscription } from './served-subscription.js';
 import type { Socket } from 'node:net';
@@ -67,9 +67,14 @@ export class ServerSession {
     if (this.closed) return this.ended;
     this.framed.socket.pause();
     await Promise.all([...this.subs.values()].map((s) => s.close().catch(this.onError)));
-    if (this.publishing > 0) await new Promise<void>((resolve) => (this.publishesDone = resolve));
+    if (this.publishing > 0) await Promise.race([new Promise<void>((resolve) => (this.publishesDone = resolve)), this.ended]);
     this.framed.end();
     return this.ended;
+  }
+
+  /** Cut the connection now, without answering anything (what the client sees when this process dies). */
+  cut(): void {
+    this.framed.destroy();
   }
 
   private onFrame(type: number, c: Cursor): void {
@@ -128,7 +133,7 @@ export class ServerSession {
     try {
       pending = this.broker.publish(topic, message);
     } catch (error) {
-      pending = Promise.reject(error);
+      pending = Promise.reject(asError(error));
     }
     pending.then(
       (receipt) => {
@@ -191,7 +196,7 @@ export class ServerSession {
       }
     } catch (error) {
       if (error instanceof ProtocolError) throw error;
-      done = Promise.reject(error);
+      done = Promise.reject(asError(error));
     }
     done.then(
       () => this.result(reqId, ResultKind.OK, undefined),

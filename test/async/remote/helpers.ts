@@ -26,7 +26,7 @@ export interface Served {
 export async function serve(inner: Broker, dir: string, clientOptions: Partial<RemoteBrokerOptions> = {}): Promise<Served> {
   const socketPath = join(dir, `b-${Math.random().toString(36).slice(2)}.sock`);
   const server = await serveBroker(inner, { socketPath });
-  const remote = await remoteBroker({ ...clientOptions, socketPath } as RemoteBrokerOptions);
+  const remote = await remoteBroker({ ...clientOptions, socketPath });
   return {
     inner,
     server,
