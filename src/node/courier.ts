@@ -1,7 +1,6 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Broker, PublishReceipt } from '../async/broker.js';
-import { embeddedBroker } from '../async/embedded/index.js';
 import { type ConsumeOptions, type Consumer, consumeEvent } from '../async/pipeline/consume.js';
 import { type PublishEventOptions, publishEvent } from '../async/pipeline/publish.js';
 import type { Context } from '../core/context.js';
@@ -34,7 +33,7 @@ export interface CourierOptions {
 export class CourierNode {
   readonly name: string;
   private readonly registry = new Registry();
-  private brokerInstance: Broker | undefined;
+  private brokerReady: Promise<Broker> | undefined;
   private readonly consumers = new Set<Consumer>();
   private readonly ownsBroker: boolean;
 
@@ -42,16 +41,19 @@ export class CourierNode {
     if (!/^[A-Za-z][A-Za-z0-9_-]*$/.test(options.name))
       throw new TypeError(`node name "${options.name}" is not a valid name`);
     this.name = options.name;
-    this.brokerInstance = options.broker;
+    this.brokerReady = options.broker === undefined ? undefined : Promise.resolve(options.broker);
     this.ownsBroker = options.broker === undefined;
   }
 
-  /** The node's broker (the embedded one is opened on first use). */
-  get broker(): Broker {
-    this.brokerInstance ??= embeddedBroker({
-      dir: this.options.dataDir ?? join(tmpdir(), 'courier', this.name),
-    });
-    return this.brokerInstance;
+  /**
+   * The node's broker. The embedded one is loaded and opened on first use: the core package does not import
+   * an adapter (or its native SQLite binding) until a node actually needs it.
+   */
+  broker(): Promise<Broker> {
+    this.brokerReady ??= import('../async/embedded/index.js').then(({ embeddedBroker }) =>
+      embeddedBroker({ dir: this.options.dataDir ?? join(tmpdir(), 'courier', this.name) }),
+    );
+    return this.brokerReady;
   }
 
   /** Serve a contract's queries and commands with `handlers`, wrapped in the provider's `middleware`. */
@@ -74,12 +76,12 @@ export class CourierNode {
   }
 
   /** Publish a contract event (validated, enveloped, durable on resolve). */
-  publish<E extends EventDef>(
+  async publish<E extends EventDef>(
     event: E,
     payload: EventPayload<E>,
     options: PublishEventOptions = {},
   ): Promise<PublishReceipt> {
-    return publishEvent(this.broker, event, payload, { source: `/courier/${this.name}`, ...options });
+    return publishEvent(await this.broker(), event, payload, { source: `/courier/${this.name}`, ...options });
   }
 
   /** Consume a contract event as a member of `options.group`, through the consumer pipeline. */
@@ -88,7 +90,7 @@ export class CourierNode {
     options: Omit<ConsumeOptions<EventPayload<E>>, 'schema' | 'handler'>,
     handler: ConsumeOptions<EventPayload<E>>['handler'],
   ): Promise<Consumer> {
-    const consumer = await consumeEvent(this.broker, event, { ...options, handler });
+    const consumer = await consumeEvent(await this.broker(), event, { ...options, handler });
     this.consumers.add(consumer);
     return consumer;
   }
@@ -97,7 +99,7 @@ export class CourierNode {
   async close(): Promise<void> {
     await Promise.all([...this.consumers].map((c) => c.close()));
     this.consumers.clear();
-    if (this.ownsBroker && this.brokerInstance !== undefined) await this.brokerInstance.close();
+    if (this.ownsBroker && this.brokerReady !== undefined) await (await this.brokerReady).close();
   }
 }
 
