@@ -22,10 +22,9 @@ import { type RunFn, type Sink, promiseFrom, runnerOf, withRun } from './sink.js
  *   with `RetryBudgetExhaustedError` whose `cause` is the last error;
  * - when it gives up, the caller sees the last error itself (not a wrapper), unless the budget refused.
  *
- * Hot path: standalone, the first attempt is the callee's promise plus one rejection handler, and the
- * context is passed through untouched when it already says attempt 1; the retry loop (`RetryFrame`) is
- * created only after a failure. Inside another Courier policy (see sink.ts) the frame is the attempts' sink
- * and no promise is made per attempt.
+ * Hot path: the context is passed through untouched when it already says attempt 1, and the retry loop
+ * (`RetryFrame`) is created only after a failure. Standalone, attempt 1 is the callee's promise plus one
+ * rejection handler; inside another Courier policy (see sink.ts) it is a five-field sink and no promise.
  */
 export interface RetryOptions {
   /** Maximum number of attempts in total, the first included. Default 3. */
@@ -97,11 +96,33 @@ export function retry(options: RetryOptions = {}): Policy {
       },
       (input, ctx, sink) => {
         if (budget !== undefined) budget.deposit();
-        const frame = config.attempts === 1 ? sink : new RetryFrame(config, proceed, input, ctx, sink);
-        proceed(input, firstAttempt(ctx), frame);
+        const first = config.attempts === 1 ? sink : new FirstAttemptSink(config, proceed, input, ctx, sink);
+        proceed(input, firstAttempt(ctx), first);
       },
     );
   };
+}
+
+/**
+ * The sink of attempt 1 inside another policy: a success passes straight up; only a failure creates the
+ * retry loop. Smaller than the loop itself, because most calls succeed the first time.
+ */
+class FirstAttemptSink<I> implements Sink {
+  constructor(
+    private readonly config: RetryConfig,
+    private readonly proceed: RunFn<I>,
+    private readonly input: I,
+    private readonly ctx: Context,
+    private readonly upstream: Sink,
+  ) {}
+
+  succeed(value: unknown): void {
+    this.upstream.succeed(value);
+  }
+
+  fail(error: unknown): void {
+    new RetryFrame(this.config, this.proceed, this.input, this.ctx, this.upstream).fail(error);
+  }
 }
 
 /** The context of attempt 1: the caller's own when it already says so (no allocation). */
@@ -113,8 +134,7 @@ const STOP = -1;
 
 /**
  * One call's retry loop, as a sink: each attempt reports into it; a success goes up, a failure either goes
- * up (when retry gives up) or, after the backoff, starts the next attempt. Created on the first failure on
- * the standalone path, up front when running inside another policy (it is then the attempts' sink).
+ * up (when retry gives up) or, after the backoff, starts the next attempt. Created on the first failure.
  */
 class RetryFrame<I> implements Sink {
   /** The attempt that is running or just failed. */
