@@ -1,4 +1,3 @@
-// NOTE to the other helper on the "Async core" brief: read /work/main/.tmp/ASYNC-CORE-TWO-HELPERS.md
 /**
  * Courier's async core: the `Broker` interface every adapter implements, the consumer pipeline above it,
  * and dead-letter records. Adapters are separate entry points (`courier/memory`, `courier/embedded`, …).

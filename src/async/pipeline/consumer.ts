@@ -28,7 +28,6 @@
 import { CancelSource } from '../../core/cancel.js';
 import { sleep } from '../../core/clock.js';
 import type { Context } from '../../core/context.js';
-import type { EventDef, Schema } from '../../core/contract.js';
 import { envelopeContext, type Envelope } from '../../core/envelope.js';
 import { CancelledError, DeadlineExceededError, isNonRetryable } from '../../core/errors.js';
 import { type Handler, compose } from '../../core/middleware.js';
@@ -42,7 +41,6 @@ import type { Inbox } from './inbox.js';
 import { KeyLanes } from './key-lanes.js';
 import { LeaseRenewer } from './lease-renewer.js';
 import { type ConsumeOptions, type ConsumedMessage, type ResolvedConsumeOptions, resolveConsumeOptions } from './options.js';
-import { topicOf } from './publish.js';
 import { retryDelay } from './retry-delay.js';
 
 export interface ConsumerStats {
@@ -75,29 +73,10 @@ export interface Consumer {
   close(options?: CloseOptions): Promise<void>;
 }
 
-/** Start consuming `topic` through the pipeline. Resolves once the subscription is active. */
-export async function consume<S extends Schema = Schema<unknown>>(
-  broker: Broker,
-  topic: string,
-  options: ConsumeOptions<S>,
-): Promise<Consumer> {
-  const pipeline = new Pipeline(broker, topic, options);
-  await pipeline.start();
-  return pipeline;
-}
-
-/** Consume a contract event from its default topic (`topicOf(event)`): its schema validates, its type must match. */
-export function consumeEvent<S extends Schema>(
-  broker: Broker,
-  event: EventDef<S>,
-  options: Omit<ConsumeOptions<S>, 'event' | 'schema'>,
-): Promise<Consumer> {
-  return consume(broker, topicOf(event), { ...options, event });
-}
-
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
-class Pipeline implements Consumer {
+/** One consumer: a subscription whose deliveries run through the pipeline. Created by `consume`. */
+export class Pipeline implements Consumer {
   readonly group: string;
   readonly dlqTopic: string | false;
   private readonly o: ResolvedConsumeOptions;
@@ -127,7 +106,7 @@ class Pipeline implements Consumer {
   constructor(
     private readonly broker: Broker,
     readonly topic: string,
-    private readonly options: ConsumeOptions<Schema>,
+    private readonly options: ConsumeOptions<any>,
   ) {
     this.o = resolveConsumeOptions(topic, options, broker.features);
     this.group = this.o.group;

@@ -1,9 +1,9 @@
-// NOTE to the other helper on the "Async core" brief: read /work/main/.tmp/ASYNC-CORE-TWO-HELPERS.md
 /**
  * Courier's message pipeline above the `Broker` interface: `consume` (decode → validate → inbox → middleware →
  * handler → retry with backoff → DLQ) and `publishEvent` (validate → encode → envelope → publish).
  */
-export { consume, consumeEvent, type CloseOptions, type Consumer, type ConsumerStats } from './consumer.js';
+export { consume, consumeEvent } from './consume.js';
+export type { CloseOptions, Consumer, ConsumerStats } from './consumer.js';
 export { BodyDecodeError, MessageDecoder, type Decoded } from './decode.js';
 export type { ConsumerEvent, ConsumerEventType } from './events.js';
 export type { Inbox, InboxStatus } from './inbox.js';

@@ -4,7 +4,7 @@
  */
 import { type Clock, systemClock } from '../../core/clock.js';
 import { Context } from '../../core/context.js';
-import type { Infer, EventDef, Schema } from '../../core/contract.js';
+import type { EventDef, Schema } from '../../core/contract.js';
 import type { Envelope } from '../../core/envelope.js';
 import type { Middleware } from '../../core/middleware.js';
 import type { Jitter } from '../../policies/backoff.js';
@@ -34,14 +34,15 @@ export interface BackoffSettings {
   readonly jitter?: Jitter;
 }
 
-export interface ConsumeOptions<S extends Schema = Schema<unknown>> {
+/** Options of `consume`, typed by the payload `T` the handler receives. */
+export interface ConsumeOptions<T = unknown> {
   /** Consumer group: consumers sharing it compete for messages; each group gets every message. */
   readonly group: string;
   /** The contract event this topic carries: its schema validates payloads, its type must match `ce-type`. */
-  readonly event?: EventDef<S>;
+  readonly event?: EventDef<Schema<T>>;
   /** A schema for the payload, when there is no event definition. */
-  readonly schema?: S;
-  readonly handler: MessageHandler<Infer<S>>;
+  readonly schema?: Schema<T>;
+  readonly handler: MessageHandler<T>;
   /** Deliveries before a failing message is dead-lettered. Default 5. */
   readonly maxAttempts?: number;
   readonly backoff?: BackoffSettings;
@@ -63,7 +64,7 @@ export interface ConsumeOptions<S extends Schema = Schema<unknown>> {
   /** Where dead letters go. Default `<topic>.dlq`; `false` drops them (reported through `onEvent`). */
   readonly dlqTopic?: string | false;
   /** Wrapped around the handler, outermost first (the `core/middleware` shape). */
-  readonly middleware?: ReadonlyArray<Middleware<ConsumedMessage<Infer<S>>, void>>;
+  readonly middleware?: ReadonlyArray<Middleware<ConsumedMessage<T>, void>>;
   /** Overrides `isNonRetryable` (Courier errors whose `retryable` is false) for handler errors. */
   readonly isRetryable?: (error: unknown) => boolean;
   /** Where a new group starts. Default `latest`. */
@@ -97,7 +98,7 @@ const JITTERS: ReadonlySet<string> = new Set<Jitter>(['full', 'decorrelated', 'n
 
 export function resolveConsumeOptions(
   topic: string,
-  options: ConsumeOptions<Schema>,
+  options: ConsumeOptions<any>,
   features: BrokerFeatures,
 ): ResolvedConsumeOptions {
   if (typeof topic !== 'string' || topic === '')

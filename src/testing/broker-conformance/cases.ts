@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import type { Broker, BrokerFeatures, Delivery, OutgoingMessage } from '../../async/broker.js';
 import { consume } from '../../async/pipeline/consume.js';
-import { readDeadLetter } from '../../async/pipeline/dead-letter.js';
+import { readDeadLetter } from '../../async/dlq.js';
 import { createEnvelope, encodeEnvelope } from '../../core/envelope.js';
 import { MessageTooLargeError } from '../../core/errors.js';
 import { message, numberOf, publishAll, range, sleep, unique, waitFor } from './support.js';

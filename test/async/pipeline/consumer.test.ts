@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Broker } from '../../../src/async/broker.js';
 import { deadLetterId } from '../../../src/async/dlq.js';
-import { type ConsumerEvent, type Inbox, consume, consumeEvent, publishEvent } from '../../../src/async/pipeline/index.js';
+import { type ConsumedMessage, type ConsumerEvent, type Inbox, consume, consumeEvent, publishEvent } from '../../../src/async/pipeline/index.js';
 import { Context } from '../../../src/core/context.js';
 import { CourierError, RateLimitedError, ValidationError } from '../../../src/core/errors.js';
 import type { Middleware } from '../../../src/core/middleware.js';
@@ -61,7 +61,7 @@ describe('consume: the happy path', () => {
     setup();
     const trail: string[] = [];
     const tag =
-      (name: string): Middleware<{ payload: { orderId: string } }, void> =>
+      (name: string): Middleware<ConsumedMessage<{ orderId: string; totalCents: number }>, void> =>
       (next) =>
       async (input, ctx) => {
         trail.push(`${name}>${input.payload.orderId}`);
