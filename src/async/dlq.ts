@@ -148,7 +148,11 @@ export function isDeadLetter(message: Pick<ReceivedMessage, 'headers'>): boolean
 }
 
 /** Read a dead-letter record. Throws `DeadLetterFormatError` when `message` is not one. */
-export function readDeadLetter(message: Pick<ReceivedMessage, 'headers' | 'body' | 'key'>): DeadLetterRecord {
+export function readDeadLetter(message: {
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: Uint8Array;
+  readonly key?: string | undefined;
+}): DeadLetterRecord {
   const h = message.headers;
   const required = (name: string): string => {
     const value = h[name];
