@@ -22,7 +22,9 @@
  * - **Order.** With `features.orderingByKey`, messages of one key are delivered to a group in publish order
  *   and never two at once: the next message of a key is held back until the previous one is settled.
  *   Without a key no order is promised.
- * - **Settling.** `ack`, `nack` and `deadLetter` settle a delivery exactly once; settling twice is a no-op.
+ * - **Settling.** `ack` and `nack` settle a delivery exactly once; settling twice, or after the lease ran out or
+ *   the subscription released the delivery, is a no-op, and so is `extend` on a settled delivery. (Dead-lettering
+ *   is not a broker operation: the consumer pipeline publishes a record to the DLQ topic, then acks.)
  * - **Close.** `Subscription.close()` stops new deliveries, waits for in-flight handlers to finish (their
  *   settlements are applied), and returns unsettled deliveries to the group. `Broker.close()` closes every
  *   subscription first, then flushes pending publishes. Nothing acknowledged is lost by closing.
