@@ -36,6 +36,7 @@ export function sleep(
   if (ms <= 0) return Promise.resolve();
   return new Promise<void>((resolve, reject) => {
     if (cancel?.reason !== undefined) {
+      // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- the caller's cancel reason, passed on unchanged
       reject(cancel.reason);
       return;
     }

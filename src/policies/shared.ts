@@ -24,7 +24,6 @@ export function invoke<I, O>(next: Handler<I, O>, input: I, ctx: Context): Promi
  * value, a caller's cancel reason) and must not wrap or replace them.
  */
 export function rejectWith(reason: unknown): Promise<never> {
-  // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- passing on a foreign reason unchanged
   return Promise.reject(reason);
 }
 

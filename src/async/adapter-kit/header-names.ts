@@ -6,6 +6,8 @@
  * application headers, no prefix for MQTT 5 user properties. `renamePrefix` converts one way and back;
  * headers outside the prefix (traceparent, tracestate, anything foreign) pass unchanged.
  */
+import { setOwn } from '../../core/own-record.js';
+
 export const COURIER_PREFIX = 'ce-';
 
 /** Copy `headers`, replacing the leading `from` of every name that has it with `to`. */
@@ -13,8 +15,8 @@ export function renamePrefix(headers: Readonly<Record<string, string>>, from: st
   const out: Record<string, string> = {};
   for (const name of Object.keys(headers)) {
     const value = headers[name]!;
-    if (from !== '' && startsWithIgnoreCase(name, from)) out[to + name.slice(from.length)] = value;
-    else out[name] = value;
+    if (from !== '' && startsWithIgnoreCase(name, from)) setOwn(out, to + name.slice(from.length), value);
+    else setOwn(out, name, value);
   }
   return out;
 }

@@ -18,6 +18,7 @@
 import type { ConsumeMessage, Options } from 'amqplib';
 import type { OutgoingMessage } from '../broker.js';
 import { COURIER_PREFIX, positiveIntHeader, renamePrefix } from '../adapter-kit/header-names.js';
+import { setOwn } from '../../core/own-record.js';
 
 export const AMQP_PREFIX = 'ce_';
 export const KEY_HEADER = 'x-courier-key';
@@ -61,7 +62,7 @@ export function decodeDelivery(msg: ConsumeMessage, topicExchange: string): Deco
     const lower = name.toLowerCase();
     if (lower === KEY_HEADER || lower === ATTEMPT_HEADER || lower.startsWith('x-death') || lower.startsWith('x-first-death') || lower.startsWith('x-last-death') || lower === 'x-delivery-count') continue;
     const value = headerString(raw[name]);
-    if (value !== undefined) strings[name] = value;
+    if (value !== undefined) setOwn(strings, name, value);
   }
   const headers = renamePrefix(strings, AMQP_PREFIX, COURIER_PREFIX);
   if (typeof props.contentType === 'string') headers[CONTENT_TYPE] = props.contentType;

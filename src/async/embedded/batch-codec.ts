@@ -20,6 +20,7 @@
  * message cost ~3× more here; headers as JSON cost more still.
  * The sequence of entry `i` is the row's `first_seq + i`; the publish time is the row's `published_at`.
  */
+import { setOwn } from '../../core/own-record.js';
 
 /** A message as the log stores it: immutable, shared by every group that reads it from memory. */
 export interface StoredMessage {
@@ -198,8 +199,7 @@ export function decodeEntry(data: Uint8Array, offset: number, seq: number, publi
     const name = text.slice(t, t + nameLength);
     const value = text.slice(t + nameLength, t + nameLength + valueLength);
     t += nameLength + valueLength;
-    if (name === '__proto__') Object.defineProperty(headers, name, { value, enumerable: true, writable: true, configurable: true });
-    else headers[name] = value;
+    setOwn(headers, name, value);
   }
   const bodyLength = buf.readUInt32LE(o);
   o += 4;

@@ -14,6 +14,7 @@
  */
 import { headers as natsHeaders, type MsgHdrs } from '@nats-io/transport-node';
 import type { OutgoingMessage } from '../broker.js';
+import { setOwn } from '../../core/own-record.js';
 
 export const MSG_ID_HEADER = 'Nats-Msg-Id';
 export const KEY_HEADER = 'Courier-Key';
@@ -42,7 +43,7 @@ export function fromNatsHeaders(h: MsgHdrs | undefined): DecodedHeaders {
       const value = h.get(name);
       if (name === MSG_ID_HEADER) id = value;
       else if (name === KEY_HEADER) key = value;
-      else if (!name.toLowerCase().startsWith('nats-')) headers[name] = value;
+      else if (!name.toLowerCase().startsWith('nats-')) setOwn(headers, name, value);
     }
   }
   return { id: id ?? headers['ce-id'], key, headers };

@@ -12,6 +12,7 @@
  * Reading is lenient with foreign producers: an entry without `id` gets its entry id as message id, and
  * fields other than the above are ignored.
  */
+import { setOwn } from '../../core/own-record.js';
 export const ID_FIELD = 'id';
 export const KEY_FIELD = 'key';
 export const BODY_FIELD = 'body';
@@ -45,7 +46,7 @@ export function fromFields(entryId: string, fields: readonly Buffer[]): EntryCon
     if (name === BODY_FIELD) body = value;
     else if (name === ID_FIELD) id = value.toString();
     else if (name === KEY_FIELD) key = value.toString();
-    else if (name.startsWith(HEADER_FIELD_PREFIX)) headers[name.slice(HEADER_FIELD_PREFIX.length)] = value.toString();
+    else if (name.startsWith(HEADER_FIELD_PREFIX)) setOwn(headers, name.slice(HEADER_FIELD_PREFIX.length), value.toString());
   }
   return { id: id ?? entryId, key, headers, body };
 }

@@ -4,6 +4,7 @@
  * Received Buffers are never reused, so a decoded view (a publish body passed to the broker) stays valid.
  */
 import { MAX_FRAME_BYTES } from './protocol.js';
+import { setOwn } from '../../core/own-record.js';
 
 /** Reads the fields of one frame, in order. Throws `RangeError` when a field runs past the frame. */
 export class Cursor {
@@ -66,7 +67,7 @@ export class Cursor {
     const out: Record<string, string> = {};
     for (let i = 0; i < count; i++) {
       const name = this.str();
-      out[name] = this.str();
+      setOwn(out, name, this.str());
     }
     return out;
   }

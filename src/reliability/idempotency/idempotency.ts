@@ -151,6 +151,7 @@ export class IdempotencyGuard {
         this.clock.clearTimeout(timer);
         unsubscribe();
         if (error === undefined) resolve();
+        // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- the caller's cancel reason, passed on unchanged
         else reject(error);
       };
       const timer = this.clock.setTimeout(() => finish(), ms);

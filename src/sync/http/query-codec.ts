@@ -51,9 +51,9 @@ export class QueryCodec {
       const value = record[field.name];
       if (value === undefined) continue;
       if (Array.isArray(value)) {
-        for (const item of value) out += `${out === '' ? '?' : '&'}${encodeURIComponent(field.name)}=${encodeURIComponent(String(item))}`;
+        for (const item of value) out += `${out === '' ? '?' : '&'}${encodeURIComponent(field.name)}=${encodeURIComponent(scalarText(item))}`;
       } else {
-        out += `${out === '' ? '?' : '&'}${encodeURIComponent(field.name)}=${encodeURIComponent(String(value))}`;
+        out += `${out === '' ? '?' : '&'}${encodeURIComponent(field.name)}=${encodeURIComponent(scalarText(value))}`;
       }
     }
     return out;
@@ -113,4 +113,12 @@ function scalarKind(schema: JsonSchema): ScalarKind | undefined {
   if (values.every((v) => typeof v === 'boolean')) return 'boolean';
   if (values.every((v) => typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean')) return 'mixed';
   return undefined;
+}
+
+/**
+ * The text of a query or path value: scalars as `String` writes them, anything structured as JSON (a query
+ * field's schema admits only scalars, so this is the readable form of a value the server will reject).
+ */
+export function scalarText(value: unknown): string {
+  return typeof value === 'object' && value !== null ? JSON.stringify(value) : String(value);
 }

@@ -1,6 +1,6 @@
 import type { OperationDef } from '../../core/contract.js';
 import { toJsonSchema } from '../../schema/json-schema.js';
-import { type FieldCodec, QueryCodec, decodeField } from './query-codec.js';
+import { type FieldCodec, QueryCodec, decodeField, scalarText } from './query-codec.js';
 
 /**
  * The conventional REST mapping of an operation, shared by server and client so both derive the same route
@@ -64,7 +64,7 @@ export function requestPath(route: HttpRoute, input: unknown): string {
     for (const param of route.pathParams) {
       const value = record[param.name];
       if (value === undefined || value === null) throw new TypeError(`path parameter ${param.name} is missing`);
-      path = path.replace(`:${param.name}`, encodeURIComponent(String(value)));
+      path = path.replace(`:${param.name}`, encodeURIComponent(scalarText(value)));
     }
   }
   if (route.query === undefined) return path;

@@ -11,26 +11,36 @@ import { BadRequestError } from '../errors.js';
  *   itself, but a later `Object.assign` or deep merge turns them into prototype pollution;
  * - anything `JSON.parse` rejects (`malformed-json`).
  *
- * Cost: `isUtf8` is native; the depth scan is one pass over the bytes with no allocation; forbidden keys are
- * looked for with native substring searches and the parsed value is walked only when one of the words (or a
- * `\u` escape, which could spell one) appears in the text at all.
+ * How, and what it costs (a 1 KB order: ~1 µs on top of `JSON.parse`):
+ * - `isUtf8` is native.
+ * - V8 parses deep nesting without overflowing, but slowly: 8 KB of `[[[…]]]` takes ~1.7 ms, 50× the time of
+ *   8 KB of flat JSON. So before parsing, the number of `[` and `{` bytes is counted with native `indexOf`
+ *   jumps (a dozen for a typical document); only when there are more than `maxDepth` of them can the depth
+ *   exceed it, and only then is the text scanned byte by byte for the real depth.
+ * - After parsing, one iterative walk over the containers (no recursion, so no stack to overflow) checks
+ *   the depth exactly and every key as `JSON.parse` decoded it (so `"\u005f_proto__"` is caught too).
  */
 export const DEFAULT_MAX_JSON_DEPTH = 64;
 
-const FORBIDDEN = new Set(['__proto__', 'constructor', 'prototype']);
-const NEEDLES = ['__proto__', 'constructor', 'prototype', '\\u'].map((s) => Buffer.from(s, 'latin1'));
-
 export function parseJsonBody(body: Buffer, maxDepth: number = DEFAULT_MAX_JSON_DEPTH): unknown {
   if (!isUtf8(body)) throw new BadRequestError('invalid-utf8', 'request body is not valid UTF-8');
-  checkDepth(body, maxDepth);
+  if (countOpeners(body, maxDepth) > maxDepth) checkDepth(body, maxDepth);
   let value: unknown;
   try {
     value = JSON.parse(body.toString('utf8'));
   } catch (error) {
     throw new BadRequestError('malformed-json', `request body is not JSON: ${(error as Error).message}`);
   }
-  if (mayHoldForbiddenKey(body)) checkKeys(value);
+  checkTree(value, maxDepth);
   return value;
+}
+
+/** How many `[` and `{` bytes `body` holds, counting no further than `limit + 1`. */
+function countOpeners(body: Buffer, limit: number): number {
+  let count = 0;
+  for (let i = body.indexOf(0x5b); i >= 0 && count <= limit; i = body.indexOf(0x5b, i + 1)) count++;
+  for (let i = body.indexOf(0x7b); i >= 0 && count <= limit; i = body.indexOf(0x7b, i + 1)) count++;
+  return count;
 }
 
 /** Throws when brackets nest deeper than `maxDepth` outside strings. */
@@ -45,29 +55,55 @@ export function checkDepth(body: Uint8Array, maxDepth: number): void {
     } else if (c === 0x22) {
       inString = true;
     } else if (c === 0x7b || c === 0x5b) {
-      if (++depth > maxDepth) {
-        throw new BadRequestError('json-too-deep', `request body nests deeper than ${maxDepth} levels`);
-      }
+      if (++depth > maxDepth) throw tooDeep(maxDepth);
     } else if (c === 0x7d || c === 0x5d) {
       depth--;
     }
   }
 }
 
-function mayHoldForbiddenKey(body: Buffer): boolean {
-  for (const needle of NEEDLES) if (body.includes(needle)) return true;
-  return false;
+// The walk's explicit stack, reused between calls (parsing is synchronous, so one walk runs at a time).
+const pending: unknown[] = [];
+const depths: number[] = [];
+
+/** Check a parsed value's depth and keys without recursion. */
+function checkTree(root: unknown, maxDepth: number): void {
+  if (typeof root !== 'object' || root === null) return;
+  let top = 0;
+  pending[top] = root;
+  depths[top++] = 1;
+  try {
+    while (top > 0) {
+      const value = pending[--top] as Record<string, unknown> | unknown[];
+      pending[top] = undefined;
+      const depth = depths[top]!;
+      if (depth > maxDepth) throw tooDeep(maxDepth);
+      if (Array.isArray(value)) {
+        for (let i = 0; i < value.length; i++) {
+          const item = value[i];
+          if (typeof item === 'object' && item !== null) {
+            pending[top] = item;
+            depths[top++] = depth + 1;
+          }
+        }
+        continue;
+      }
+      for (const key in value) {
+        if (key === '__proto__' || key === 'constructor' || key === 'prototype') {
+          throw new BadRequestError('forbidden-key', `key "${key}" is not allowed in a request body`);
+        }
+        const member = value[key];
+        if (typeof member === 'object' && member !== null) {
+          pending[top] = member;
+          depths[top++] = depth + 1;
+        }
+      }
+    }
+  } finally {
+    for (let i = 0; i < top; i++) pending[i] = undefined;
+  }
 }
 
-/** Walk a parsed value (depth already bounded) and refuse any forbidden own key. */
-function checkKeys(value: unknown): void {
-  if (typeof value !== 'object' || value === null) return;
-  if (Array.isArray(value)) {
-    for (const item of value) checkKeys(item);
-    return;
-  }
-  for (const key of Object.keys(value)) {
-    if (FORBIDDEN.has(key)) throw new BadRequestError('forbidden-key', `key "${key}" is not allowed in a request body`);
-    checkKeys((value as Record<string, unknown>)[key]);
-  }
+function tooDeep(maxDepth: number): BadRequestError {
+  return new BadRequestError('json-too-deep', `request body nests deeper than ${maxDepth} levels`);
 }

@@ -121,7 +121,7 @@ export class InprocTransport implements ServerTransport, ClientTransport {
         (error: unknown) => {
           stop();
           link.dispose();
-          reject(error as Error);
+          reject(error);
         },
       );
     });

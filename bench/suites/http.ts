@@ -1,0 +1,419 @@
+/**
+ * Courier over HTTP against the stacks it is built from, in the same run, interleaved.
+ *
+ * Servers (each in its own child process, all pinned to core 0; the load runs in this process, pinned to
+ * core 1, through an undici Pool with 64 connections and 64 requests in flight):
+ * - courier: `httpServer` serving a contract: `POST /shop/place` (a ~1.3 KB order, validated against the
+ *   contract) and `GET /shop/stock?sku=…` (query input, validated);
+ * - fastify: the same two routes on bare fastify 5 with JSON Schema for body/querystring and response
+ *   (its ajv validation and fast-json-stringify serialisation), the strongest setup a fastify user writes;
+ * - raw: node:http with the same routes by hand (JSON.parse + ajv, JSON.stringify), the floor.
+ * Figures: requests per second (median of rounds), and the server's CPU time per request (user + system of
+ * the server process over the round / requests served), which holds even when the load generator, not the
+ * server, is the bottleneck. Ratios are courier / fastify (throughput) and fastify / courier (CPU).
+ *
+ * Clients (against the raw server's cheap `POST /shop/reserve`, so the client is what is measured): the
+ * Courier client (`http(url).client(Shop).reserve(…)`) against `Pool.request` + `body.json()` with the same
+ * pool settings, at 1 and 64 calls in flight; throughput and this process's CPU per call.
+ *
+ * Courier is measured as it ships: src/ is transpiled to plain ES2022 JavaScript in a cache directory and
+ * both the server child and the client load that (loaded through tsx, every class gets a keepNames static
+ * block that makes derived-class construction several times slower on Node 20).
+ */
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { type IncomingMessage, type ServerResponse, createServer } from 'node:http';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Pool } from 'undici';
+import { median } from '../lib/measure.js';
+import { type BenchResult, type Suite, costRatio, rateRatio, round } from '../lib/suite.js';
+
+const SERVE_FLAG = '--serve-http-bench';
+type ServerKind = 'courier' | 'fastify' | 'raw';
+const KINDS: readonly ServerKind[] = ['courier', 'fastify', 'raw'];
+const CONCURRENCY = 64;
+
+// ------------------------------------------------------------------------------------------- shipped code
+
+interface Shipped {
+  readonly root: string;
+  readonly cleanup: () => Promise<void>;
+}
+
+/**
+ * Transpile the parts of src/ the suite uses, bench/ and the order fixture into a cache dir inside the
+ * project, as plain ES2022 modules without tsx's keepNames wrappers (what `tsc` emits for dist/, types
+ * erased). esbuild (already installed for tsx) does it in well under a second; the TypeScript API took ~10 s.
+ */
+export async function buildShipped(): Promise<Shipped> {
+  const { transform } = await import('esbuild');
+  const project = fileURLToPath(new URL('../../', import.meta.url));
+  // Inside node_modules so that the copies resolve fastify, undici, zod… from the project.
+  const root = join(project, 'node_modules', '.cache', `courier-bench-http-${process.pid}`);
+  const sources = [
+    ...(await Promise.all(['core', 'schema', 'policies', 'sync', 'reliability'].map((d) => walk(join(project, 'src', d))))).flat(),
+    ...(await walk(join(project, 'bench', 'lib'))),
+    join(project, 'bench', 'suites', 'http.ts'),
+    join(project, 'test', 'schema', 'order-schema.ts'),
+  ];
+  await Promise.all(
+    sources.map(async (file) => {
+      const out = join(root, relative(project, file)).replace(/\.ts$/, '.js');
+      await mkdir(dirname(out), { recursive: true });
+      const { code } = await transform(await readFile(file, 'utf8'), {
+        loader: 'ts',
+        format: 'esm',
+        target: 'es2022',
+        tsconfigRaw: { compilerOptions: { verbatimModuleSyntax: true, useDefineForClassFields: true } },
+      });
+      await writeFile(out, code);
+    }),
+  );
+  await writeFile(join(root, 'package.json'), '{"type":"module"}');
+  return { root, cleanup: () => rm(root, { recursive: true, force: true }) };
+}
+
+async function walk(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) out.push(...(await walk(path)));
+    else if (entry.name.endsWith('.ts')) out.push(path);
+  }
+  return out;
+}
+
+const load = (root: string, path: string): Promise<any> => import(pathToFileURL(join(root, path)).href);
+
+/** The contract, order fixture and JSON Schemas, from a root of (transpiled) sources. */
+async function fixtures(root: string) {
+  const { z } = await import('zod');
+  const { service, query, command } = await load(root, 'src/core/contract.js');
+  const { toJsonSchema } = await load(root, 'src/schema/json-schema.js');
+  const { Order, sampleOrder } = await load(root, 'test/schema/order-schema.js');
+  const Receipt = z.object({ orderId: z.string(), accepted: z.boolean(), totalCents: z.number().int(), items: z.number().int() });
+  const StockIn = z.object({ sku: z.string().min(1).max(32) });
+  const StockOut = z.object({ sku: z.string(), qty: z.number().int() });
+  const ReserveIn = z.object({ sku: z.string(), qty: z.number().int() });
+  const ReserveOut = z.object({ ok: z.boolean(), qty: z.number().int() });
+  const Shop = service('shop', {
+    queries: { stock: query({ input: StockIn, output: StockOut }) },
+    commands: {
+      place: command({ input: Order, output: Receipt }),
+      reserve: command({ input: ReserveIn, output: ReserveOut }),
+    },
+  });
+  const schema = (s: unknown) => {
+    const { $schema: _dialect, ...rest } = toJsonSchema(s);
+    return rest as Record<string, unknown>;
+  };
+  return {
+    Shop,
+    order: (sampleOrder as () => { orderId: string; totalCents: number; items: unknown[] })(),
+    schemas: { order: schema(Order), receipt: schema(Receipt), stockIn: schema(StockIn), stockOut: schema(StockOut) },
+  };
+}
+
+const receiptOf = (o: { orderId: string; totalCents: number; items: unknown[] }) => ({
+  orderId: o.orderId,
+  accepted: true,
+  totalCents: o.totalCents,
+  items: o.items.length,
+});
+
+// ------------------------------------------------------------------------------------------------ servers
+
+async function startCourier(root: string): Promise<number> {
+  const { httpServer } = await load(root, 'src/sync/http/server.js');
+  const { Shop } = await fixtures(root);
+  const server = httpServer({ host: '127.0.0.1', port: 0, idempotency: false });
+  server.serve(Shop, {
+    place: async (order: any) => receiptOf(order),
+    stock: async (q: { sku: string }) => ({ sku: q.sku, qty: 7 }),
+    reserve: async (r: { qty: number }) => ({ ok: true, qty: r.qty }),
+  });
+  await server.listen();
+  return Number(new URL(server.url).port);
+}
+
+async function startFastify(root: string): Promise<number> {
+  const { fastify } = await import('fastify');
+  const { schemas } = await fixtures(root);
+  const app = fastify({ logger: false });
+  app.post('/shop/place', { schema: { body: schemas.order, response: { 200: schemas.receipt } } }, async (request) =>
+    receiptOf(request.body as any),
+  );
+  app.get('/shop/stock', { schema: { querystring: schemas.stockIn, response: { 200: schemas.stockOut } } }, async (request) => ({
+    sku: (request.query as { sku: string }).sku,
+    qty: 7,
+  }));
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  return (app.server.address() as { port: number }).port;
+}
+
+async function startRaw(root: string): Promise<number> {
+  const { Ajv2020 } = await import('ajv/dist/2020.js');
+  const { schemas } = await fixtures(root);
+  const ajv = new Ajv2020({ strict: false, validateFormats: false });
+  const validOrder = ajv.compile(schemas.order);
+  const validStock = ajv.compile(schemas.stockIn);
+  const json = (res: ServerResponse, status: number, body: string) => {
+    res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+    res.end(body);
+  };
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const url = req.url ?? '/';
+    if (req.method === 'GET' && url.startsWith('/shop/stock?')) {
+      const input = Object.fromEntries(new URLSearchParams(url.slice(12)));
+      if (!validStock(input)) return json(res, 400, '{"error":"invalid"}');
+      return json(res, 200, JSON.stringify({ sku: input['sku'], qty: 7 }));
+    }
+    if (req.method !== 'POST') return json(res, 404, '{}');
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      let body: any;
+      try {
+        body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+      } catch {
+        return json(res, 400, '{"error":"json"}');
+      }
+      if (url === '/shop/place') {
+        if (!validOrder(body)) return json(res, 400, '{"error":"invalid"}');
+        return json(res, 200, JSON.stringify(receiptOf(body as any)));
+      }
+      if (url === '/shop/reserve') return json(res, 200, JSON.stringify({ ok: true, qty: body.qty }));
+      json(res, 404, '{}');
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return (server.address() as { port: number }).port;
+}
+
+/** Child process entry: start one server, report its port, answer CPU-usage queries over IPC. */
+async function serveForBench(kind: ServerKind): Promise<void> {
+  const root = fileURLToPath(new URL('../../', import.meta.url));
+  const port = kind === 'courier' ? await startCourier(root) : kind === 'fastify' ? await startFastify(root) : await startRaw(root);
+  process.on('message', (message) => {
+    if (message === 'cpu') process.send!({ cpu: process.cpuUsage() });
+  });
+  process.on('disconnect', () => process.exit(0));
+  process.send!({ port });
+}
+
+interface ServerChild {
+  readonly kind: ServerKind;
+  readonly child: ChildProcess;
+  readonly url: string;
+  cpuMicros(): Promise<number>;
+}
+
+function hasTaskset(): boolean {
+  try {
+    execFileSync('taskset', ['-p', String(process.pid)], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function spawnServer(shipped: Shipped, kind: ServerKind, pin: boolean): Promise<ServerChild> {
+  const script = join(shipped.root, 'bench', 'suites', 'http.js');
+  const args = [script, SERVE_FLAG, kind];
+  const child = pin
+    ? spawn('taskset', ['-c', '0', process.execPath, ...args], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+    : spawn(process.execPath, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const port = await new Promise<number>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('exit', (code) => reject(new Error(`${kind} server exited with ${code}`)));
+    child.once('message', (m: any) => resolve(m.port as number));
+  });
+  child.removeAllListeners('exit');
+  const cpuMicros = () =>
+    new Promise<number>((resolve) => {
+      child.once('message', (m: any) => resolve((m.cpu.user as number) + (m.cpu.system as number)));
+      child.send('cpu');
+    });
+  return { kind, child, url: `http://127.0.0.1:${port}`, cpuMicros };
+}
+
+// ------------------------------------------------------------------------------------------------- load
+
+/** Run `call` from `concurrency` loops for `ms`; returns completed calls and the wall time. */
+async function drive(call: () => Promise<unknown>, concurrency: number, ms: number): Promise<{ count: number; seconds: number }> {
+  let count = 0;
+  const start = process.hrtime.bigint();
+  const stopAt = start + BigInt(ms) * 1_000_000n;
+  const loop = async () => {
+    while (process.hrtime.bigint() < stopAt) {
+      await call();
+      count++;
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, loop));
+  return { count, seconds: Number(process.hrtime.bigint() - start) / 1e9 };
+}
+
+interface Sample {
+  readonly rate: number;
+  /** CPU µs per call: the server's for server rows, this process's for client rows. */
+  readonly cpuPerCall: number;
+}
+
+async function measureServer(server: ServerChild, pool: Pool, call: (pool: Pool) => Promise<unknown>, ms: number): Promise<Sample> {
+  const before = await server.cpuMicros();
+  const { count, seconds } = await drive(() => call(pool), CONCURRENCY, ms);
+  const after = await server.cpuMicros();
+  return { rate: count / seconds, cpuPerCall: (after - before) / count };
+}
+
+async function measureClient(call: () => Promise<unknown>, concurrency: number, ms: number): Promise<Sample> {
+  const before = process.cpuUsage();
+  const { count, seconds } = await drive(call, concurrency, ms);
+  const used = process.cpuUsage(before);
+  return { rate: count / seconds, cpuPerCall: (used.user + used.system) / count };
+}
+
+async function interleave<K extends string>(
+  names: readonly K[],
+  rounds: number,
+  measureOne: (name: K) => Promise<Sample>,
+): Promise<Record<K, { rate: number; cpu: number }>> {
+  const samples = new Map<K, Sample[]>(names.map((n) => [n, []]));
+  for (let r = 0; r < rounds; r++) {
+    for (let k = 0; k < names.length; k++) {
+      const name = names[(r + k) % names.length]!; // rotate who goes first
+      samples.get(name)!.push(await measureOne(name));
+    }
+  }
+  const out = {} as Record<K, { rate: number; cpu: number }>;
+  for (const [name, s] of samples) out[name] = { rate: median(s.map((x) => x.rate)), cpu: median(s.map((x) => x.cpuPerCall)) };
+  return out;
+}
+
+async function expectOk(pool: Pool, options: Parameters<Pool['request']>[0]): Promise<void> {
+  const { statusCode, body } = await pool.request(options);
+  const text = await body.text();
+  if (statusCode !== 200) throw new Error(`${options.method} ${options.path} → ${statusCode}: ${text}`);
+}
+
+// ------------------------------------------------------------------------------------------------ suite
+
+export const suite: Suite = {
+  name: 'http',
+  description: 'Courier REST server vs bare fastify vs node:http; Courier client vs undici Pool.request',
+  async run({ quick }) {
+    const ms = quick ? 1000 : 3000;
+    const rounds = quick ? 3 : 7;
+    const shipped = await buildShipped();
+    const pin = hasTaskset();
+    if (pin) execFileSync('taskset', ['-a', '-p', '-c', '1', String(process.pid)], { stdio: 'ignore' });
+    const servers = new Map<ServerKind, ServerChild>();
+    const pools: Pool[] = [];
+    try {
+      for (const kind of KINDS) servers.set(kind, await spawnServer(shipped, kind, pin));
+      const { Shop, order } = await fixtures(shipped.root);
+      const orderJson = JSON.stringify(order);
+      const place = (pool: Pool) =>
+        expectOk(pool, { path: '/shop/place', method: 'POST', headers: { 'content-type': 'application/json' }, body: orderJson });
+      const stock = (pool: Pool) => expectOk(pool, { path: '/shop/stock?sku=ABC-1001', method: 'GET' });
+      const serverPools = new Map<ServerKind, Pool>();
+      for (const kind of KINDS) {
+        const pool = new Pool(servers.get(kind)!.url, { connections: CONCURRENCY });
+        pools.push(pool);
+        serverPools.set(kind, pool);
+        await drive(() => place(pool), CONCURRENCY, 300); // warm up: JIT on both sides
+        await drive(() => stock(pool), CONCURRENCY, 300);
+      }
+      const results: BenchResult[] = [];
+      for (const [label, call] of [
+        [`POST /shop/place (${Buffer.byteLength(orderJson)} B order, validated)`, place],
+        ['GET /shop/stock?sku= (query, validated)', stock],
+      ] as const) {
+        const m = await interleave(KINDS, rounds, (kind) =>
+          measureServer(servers.get(kind)!, serverPools.get(kind)!, call, ms),
+        );
+        results.push(
+          {
+            name: `server ${label}`,
+            value: round(m.courier.rate, 0),
+            unit: 'req/s',
+            anchor: 'bare fastify 5 (schema + response schema)',
+            anchorValue: round(m.fastify.rate, 0),
+            ratio: rateRatio(m.courier.rate, m.fastify.rate),
+            note: `target ≥ 1.0×; raw node:http ${Math.round(m.raw.rate)} req/s (courier ${rateRatio(m.courier.rate, m.raw.rate)}× of raw)`,
+          },
+          {
+            name: `server CPU per request, ${label}`,
+            value: round(m.courier.cpu, 1),
+            unit: 'µs',
+            anchor: 'bare fastify 5',
+            anchorValue: round(m.fastify.cpu, 1),
+            ratio: costRatio(m.courier.cpu, m.fastify.cpu),
+            note: `raw node:http ${round(m.raw.cpu, 1)} µs`,
+          },
+        );
+      }
+
+      // Clients, against the raw server's cheap route.
+      const raw = servers.get('raw')!;
+      const { http } = await load(shipped.root, 'src/sync/http/client.js');
+      const transport = http(raw.url, { connections: CONCURRENCY });
+      const shop = transport.client(Shop);
+      const anchorPool = new Pool(raw.url, { connections: CONCURRENCY });
+      pools.push(anchorPool);
+      const input = { sku: 'ABC-1001', qty: 2 };
+      const courierCall = async () => {
+        const out = await shop.reserve(input);
+        if (out.ok !== true) throw new Error('unexpected output');
+      };
+      const undiciCall = async () => {
+        const { statusCode, body } = await anchorPool.request({
+          path: '/shop/reserve',
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(input),
+        });
+        const out = (await body.json()) as { ok: boolean };
+        if (statusCode !== 200 || out.ok !== true) throw new Error('unexpected output');
+      };
+      for (const concurrency of [1, CONCURRENCY]) {
+        await drive(courierCall, concurrency, 300);
+        await drive(undiciCall, concurrency, 300);
+        const m = await interleave(['courier', 'undici'] as const, rounds, (name) =>
+          measureClient(name === 'courier' ? courierCall : undiciCall, concurrency, ms),
+        );
+        results.push(
+          {
+            name: `client POST, ${concurrency} in flight`,
+            value: round(m.courier.rate, 0),
+            unit: 'calls/s',
+            anchor: 'undici Pool.request + body.json()',
+            anchorValue: round(m.undici.rate, 0),
+            ratio: rateRatio(m.courier.rate, m.undici.rate),
+            note: 'target ≥ 0.9×',
+          },
+          {
+            name: `client CPU per call, ${concurrency} in flight`,
+            value: round(m.courier.cpu, 1),
+            unit: 'µs',
+            anchor: 'undici Pool.request',
+            anchorValue: round(m.undici.cpu, 1),
+            ratio: costRatio(m.courier.cpu, m.undici.cpu),
+            note: 'load process CPU (user+system) per call',
+          },
+        );
+      }
+      await transport.close();
+      if (!pin) results[0] = { ...results[0]!, note: `${results[0]!.note ?? ''}; taskset missing: not pinned` };
+      return results;
+    } finally {
+      await Promise.all(pools.map((p) => p.close()));
+      for (const server of servers.values()) server.child.kill();
+      await shipped.cleanup();
+    }
+  },
+};
+
+if (process.argv[2] === SERVE_FLAG) await serveForBench(process.argv[3] as ServerKind);
