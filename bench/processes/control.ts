@@ -50,7 +50,10 @@ export class ChildControl {
   /** Start `bench/processes/<script>` and wait until it says it is ready. */
   static async start(name: string, script: string, args: readonly string[] = []): Promise<ChildControl> {
     const path = fileURLToPath(new URL(`./${script}`, import.meta.url));
-    const proc = spawn(process.execPath, ['--import', 'tsx', path, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    // COURIER_BENCH_CHILD_NODE_ARGS adds Node flags to every child, e.g. `--cpu-prof --cpu-prof-dir=/tmp/p`
+    // to profile the producer and consumer (Node refuses --cpu-prof in NODE_OPTIONS).
+    const nodeArgs = (process.env.COURIER_BENCH_CHILD_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+    const proc = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', path, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
     const child = new ChildControl(name, proc);
     await Promise.race([
       child.ready,

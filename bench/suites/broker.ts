@@ -13,7 +13,7 @@
  * counterpart of "producer → broker daemon → consumer". One extra row puts the broker in a third process
  * with both producer and consumer remote, the same shape as a broker daemon.
  *
- * Measured, interleaved per round (median of rounds):
+ * Measured after one discarded warm-up run per system, interleaved per round (median of rounds):
  * - end-to-end msg/s: messages / (last consumed − first published);
  * - p99 delivery latency while publishing at a paced 1,000 msg/s (receipt − publish call, from a
  *   timestamp in the message; first 10% dropped as warm-up).
@@ -85,6 +85,13 @@ export const suite: Suite = {
         } catch (error) {
           m.failed.set(c.key, `could not connect: ${String(error).slice(0, 160)}`);
         }
+      }
+      // One discarded warm-up run per system first: Courier and every client library are JIT-compiled
+      // JavaScript, and a cold first run measures the compiler, not the broker.
+      for (const c of open) {
+        await measure(producer, consumer, c.key, `bench-${c.key}-warmup`, Math.min(10_000, c.count[0]), { op: 'produce', window: WINDOW }).catch((e: unknown) => {
+          m.failed.set(c.key, `warm-up: ${String(e).slice(0, 160)}`);
+        });
       }
       const rounds = quick ? 1 : 3;
       const paced = quick ? 2_000 : 10_000;
