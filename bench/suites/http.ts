@@ -199,6 +199,7 @@ async function serveForBench(kind: ServerKind): Promise<void> {
     if (message === 'cpu') process.send!({ cpu: process.cpuUsage() });
   });
   process.on('disconnect', () => process.exit(0));
+  process.on('SIGTERM', () => process.exit(0)); // a clean exit, so that --cpu-prof writes its profile
   process.send!({ port });
 }
 
@@ -220,7 +221,9 @@ function hasTaskset(): boolean {
 
 async function spawnServer(shipped: Shipped, kind: ServerKind, pin: boolean): Promise<ServerChild> {
   const script = join(shipped.root, 'bench', 'suites', 'http.js');
-  const args = [script, SERVE_FLAG, kind];
+  // COURIER_BENCH_CHILD_NODE_ARGS adds Node flags to the server children (e.g. `--cpu-prof`), as for the broker suite.
+  const nodeArgs = (process.env.COURIER_BENCH_CHILD_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+  const args = [...nodeArgs, script, SERVE_FLAG, kind];
   const child = pin
     ? spawn('taskset', ['-c', '0', process.execPath, ...args], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
     : spawn(process.execPath, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
