@@ -8,3 +8,22 @@ export {
   type TestApi,
   waitFor,
 } from './broker-conformance/index.js';
+export {
+  runTransportConformance,
+  transportCases,
+  conformanceContract,
+  conformanceImplementation,
+  streamingContract,
+  streamingImplementation,
+  OutOfStockError,
+  Probe,
+  type ConformanceContract,
+  type ConformanceServerOptions,
+  type StreamingContract,
+  type Tick,
+  type TransportCase,
+  type TransportConformanceOptions,
+  type TransportFeatures,
+  type TransportHarness,
+  type TransportSetup,
+} from './transport-conformance/index.js';
