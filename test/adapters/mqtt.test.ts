@@ -65,6 +65,32 @@ describe.skipIf(!target.available)('mqtt adapter', () => {
     await broker.close();
   });
 
+  it('retains the last message of the topics `retain` picks, for plain subscribers only (not for groups)', async () => {
+    const kept = unique('m-retain');
+    const other = unique('m-plain');
+    const broker = mqttBroker({ ...options, retain: (topic) => topic === kept });
+    await broker.publish(kept, msg('r1'));
+    await broker.publish(kept, msg('r2'));
+    await broker.publish(other, msg('o1'));
+    const raw = await mqtt.connectAsync(target.url, { protocolVersion: 5 });
+    const got: Array<{ topic: string; body: string; retain: boolean }> = [];
+    raw.on('message', (topic, payload, packet) => got.push({ topic, body: payload.toString(), retain: packet.retain }));
+    await raw.subscribeAsync([kept, other], { qos: 1 });
+    await until(() => got.length >= 1, 'the retained message');
+    const groupGot: string[] = [];
+    const sub = await broker.subscribe(kept, { group: 'g' }, async (d) => {
+      groupGot.push(text(d.message.body));
+      await d.ack();
+    });
+    await sleep(300);
+    expect(got).toEqual([{ topic: kept, body: 'body-r2', retain: true }]);
+    expect(groupGot).toEqual([]);
+    await sub.close();
+    await raw.publishAsync(kept, Buffer.alloc(0), { qos: 1, retain: true }); // clear the retained message
+    await raw.endAsync();
+    await broker.close();
+  });
+
   it('never has more than prefetch unacknowledged messages out to a consumer (Receive Maximum)', async () => {
     const broker = mqttBroker(options);
     const t = unique('m-prefetch');

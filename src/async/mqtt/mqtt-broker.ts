@@ -60,7 +60,9 @@ export class MqttBroker implements Broker {
     checkTopic(topic);
     if ((message.delayMs ?? 0) > 0) throw new TypeError('mqtt broker: delayed publish is not supported (features.delay is false)');
     const payload = Buffer.from(message.body.buffer, message.body.byteOffset, message.body.byteLength);
-    await this.publisher.publish(topic, payload, toPublishProperties(message.id, message.key, message.headers ?? {}));
+    const retain = this.options.retain;
+    const retained = typeof retain === 'function' ? retain(topic) : retain === true;
+    await this.publisher.publish(topic, payload, toPublishProperties(message.id, message.key, message.headers ?? {}), this.qos, retained);
     return { id: message.id };
   }
 

@@ -21,6 +21,13 @@ export interface MqttBrokerOptions {
    * broker queued for a session that expires are discarded, so keep it longer than any restart. Default 86 400.
    */
   readonly sessionExpirySeconds?: number;
+  /**
+   * Publish with the MQTT retain flag, for all topics (`true`) or those the function picks: the broker keeps
+   * the topic's last message and hands it to every new plain subscriber (a device's or a dashboard's "current
+   * state"). Courier's groups subscribe with Retain Handling 2 (no retained message at subscribe time), so
+   * retaining never hands a group an old message again. Nacked copies are never retained. Default false.
+   */
+  readonly retain?: boolean | ((topic: string) => boolean);
   /** Topic level under which nacked copies travel to a group: `<retryRoot>/<group>/<topic>`. Default `courier-retry`. */
   readonly retryRoot?: string;
   /** Largest body accepted, in bytes. Default 1 MiB. */

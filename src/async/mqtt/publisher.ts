@@ -23,9 +23,9 @@ export class MqttPublisher {
     this.client = openClient(url, { ...options.clientOptions, clean: true }, onError);
   }
 
-  publish(topic: string, payload: Buffer, properties: PublishProperties, qos: 0 | 1 | 2 = this.qos): Promise<void> {
+  publish(topic: string, payload: Buffer, properties: PublishProperties, qos: 0 | 1 | 2 = this.qos, retain = false): Promise<void> {
     if (this.closed) return Promise.reject(new ClosedError('mqtt broker'));
-    const work = this.client.publishAsync(topic, payload, { qos, properties }).then(() => undefined);
+    const work = this.client.publishAsync(topic, payload, { qos, properties, retain }).then(() => undefined);
     this.inFlight.add(work);
     void work.catch(() => undefined).finally(() => this.inFlight.delete(work));
     return work;

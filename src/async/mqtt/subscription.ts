@@ -119,7 +119,10 @@ export class MqttSubscription implements Subscription {
     });
     await connected(client);
     const filters = [sharedFilter(this.ctx.group, this.ctx.topic), sharedFilter(this.ctx.group, this.ctx.retryTopic)];
-    await client.subscribeAsync(filters, { qos: 1 });
+    // Retain Handling 2: never take a topic's retained message at subscribe time. A group is a queue: the
+    // retained copy is an old message it may already have handled (mosquitto 2 sends retained messages to
+    // shared subscriptions too).
+    await client.subscribeAsync(filters, { qos: 1, rh: 2 });
   }
 
   close(): Promise<void> {
