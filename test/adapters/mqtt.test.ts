@@ -91,6 +91,28 @@ describe.skipIf(!target.available)('mqtt adapter', () => {
     await broker.close();
   });
 
+  it('publishes at the QoS it was given (0, 1 and 2) and a group consumes each', async () => {
+    for (const qos of [0, 1, 2] as const) {
+      const broker = mqttBroker({ ...options, qos });
+      const t = unique(`m-qos${qos}`);
+      const raw = await mqtt.connectAsync(target.url, { protocolVersion: 5 });
+      const seenQos = new Promise<number>((resolve) => raw.on('message', (_t, _p, packet) => resolve(packet.qos)));
+      await raw.subscribeAsync(t, { qos: 2 });
+      const got: string[] = [];
+      const sub = await broker.subscribe(t, { group: 'g' }, async (d) => {
+        got.push(text(d.message.body));
+        await d.ack();
+      });
+      await broker.publish(t, msg(`q${qos}`));
+      expect(await seenQos).toBe(qos);
+      await until(() => got.length === 1, `the QoS ${qos} message`);
+      expect(got).toEqual([`body-q${qos}`]);
+      await sub.close();
+      await raw.endAsync();
+      await broker.close();
+    }
+  });
+
   it('never has more than prefetch unacknowledged messages out to a consumer (Receive Maximum)', async () => {
     const broker = mqttBroker(options);
     const t = unique('m-prefetch');

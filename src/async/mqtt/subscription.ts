@@ -142,7 +142,7 @@ export class MqttSubscription implements Subscription {
   }
 
   private receive(packet: IPublishPacket): void {
-    if (packet.qos === 0) return; // not subscribed at QoS 0; nothing to acknowledge
+    // A QoS 0 message (the broker publishes at QoS 0) is handled like any other, but has no PUBACK: at most once.
     const decoded = fromPublishProperties(packet.properties);
     const attempt = decoded.attempt + (packet.dup ? 1 : 0);
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
@@ -185,6 +185,7 @@ export class MqttSubscription implements Subscription {
 
   private puback(raw: Raw): void {
     const client = this.client;
+    if (raw.packet.qos === 0) return; // nothing to acknowledge
     if (client === undefined || !client.connected || raw.generation !== this.generation) return; // redelivered on resume
     const send = (client as unknown as { _sendPacket: SendPacket })._sendPacket.bind(client);
     send({ cmd: 'puback', messageId: raw.packet.messageId, reasonCode: 0 }, undefined, undefined, true);
