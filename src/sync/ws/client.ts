@@ -144,7 +144,7 @@ export class WsClientTransport implements ClientTransport {
     if (this.open) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
       this.opened.push({ resolve, reject });
-      this.ensureConnecting();
+      this.ensureConnecting(true);
     });
   }
 
