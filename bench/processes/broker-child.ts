@@ -153,6 +153,10 @@ async function execute(command: Command): Promise<unknown> {
     }
     case 'rss':
       return { rss: process.memoryUsage.rss() };
+    case 'cpu': {
+      const { user, system } = process.cpuUsage();
+      return { micros: user + system };
+    }
     case 'exit':
       setImmediate(() => process.exit(0));
       return {};

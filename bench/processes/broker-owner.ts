@@ -17,7 +17,7 @@ if (dir === undefined || socketPath === undefined || (durability !== 'process' &
 const broker = embeddedBroker({ dir, durability });
 const server = await serveBroker(broker, { socketPath });
 
-type OwnerCommand = { id: number; op: 'seek'; topic: string; group: string } | { id: number; op: 'rss' | 'stats' | 'exit' };
+type OwnerCommand = { id: number; op: 'seek'; topic: string; group: string } | { id: number; op: 'rss' | 'stats' | 'exit' | 'cpu' };
 
 async function execute(command: OwnerCommand): Promise<unknown> {
   switch (command.op) {
@@ -26,6 +26,10 @@ async function execute(command: OwnerCommand): Promise<unknown> {
       return {};
     case 'rss':
       return { rss: process.memoryUsage.rss() };
+    case 'cpu': {
+      const { user, system } = process.cpuUsage();
+      return { micros: user + system };
+    }
     case 'stats':
       return broker.stats();
     case 'exit':

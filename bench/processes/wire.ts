@@ -23,6 +23,8 @@ export type Command =
   | { readonly op: 'pace'; readonly key: string; readonly topic: string; readonly n: number; readonly rate: number }
   | { readonly op: 'close'; readonly key: string }
   | { readonly op: 'rss' }
+  /** This process's CPU time so far (user + system), µs: for per-message CPU cost. */
+  | { readonly op: 'cpu' }
   | { readonly op: 'exit' }
   /** Broker owner only (`broker-owner.ts`). */
   | { readonly op: 'seek'; readonly topic: string; readonly group: string }
