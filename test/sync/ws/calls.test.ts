@@ -26,7 +26,7 @@ class OutOfStockError extends CourierError {
 registerErrorType<OutOfStockError>({
   code: 'OUT_OF_STOCK',
   status: 409,
-  create: (w, o) => new OutOfStockError(String(w.fields?.['sku'] ?? ''), o),
+  create: (w, o) => new OutOfStockError(typeof w.fields?.['sku'] === 'string' ? w.fields['sku'] : '', o),
   fields: (e) => ({ sku: e.sku }),
 });
 
@@ -163,7 +163,7 @@ describe('ws deadlines and cancellation', () => {
     // The relative budget wins over an absolute deadline (which a skewed clock would misread).
     const raw = new WebSocket(url);
     await new Promise((resolve) => raw.once('open', resolve));
-    const answer = new Promise<any>((resolve) => raw.once('message', (d) => resolve(JSON.parse(String(d)))));
+    const answer = new Promise<any>((resolve) => raw.once('message', (d) => resolve(JSON.parse((d as Buffer).toString('utf8')))));
     raw.send(JSON.stringify({ t: 'call', id: 7, op: 'shop.echo', in: { n: 2 }, ms: 1234, dl: Date.now() + 600_000 }));
     expect(await answer).toEqual({ t: 'res', id: 7, out: { n: 2 } });
     raw.close();
@@ -181,7 +181,7 @@ describe('ws deadlines and cancellation', () => {
     });
     const raw = new WebSocket(url);
     await new Promise((resolve) => raw.once('open', resolve));
-    const answer = new Promise<any>((resolve) => raw.once('message', (d) => resolve(JSON.parse(String(d)))));
+    const answer = new Promise<any>((resolve) => raw.once('message', (d) => resolve(JSON.parse((d as Buffer).toString('utf8')))));
     raw.send(JSON.stringify({ t: 'call', id: 1, op: 'shop.echo', in: { n: 1 }, ms: 0 }));
     const frame = await answer;
     raw.close();
@@ -196,7 +196,7 @@ describe('ws deadlines and cancellation', () => {
         new Promise((_resolve, reject) => {
           ctx.cancel.onCancel((reason) => {
             cancelled.resolve(reason);
-            reject(reason as Error);
+            reject(reason);
           });
         }),
     });

@@ -100,7 +100,7 @@ describe('ws push', () => {
     const raw = new WebSocket(url);
     await new Promise((resolve) => raw.once('open', resolve));
     const frames: any[] = [];
-    raw.on('message', (d) => frames.push(JSON.parse(String(d))));
+    raw.on('message', (d) => frames.push(JSON.parse((d as Buffer).toString('utf8'))));
     raw.send(JSON.stringify({ t: 'sub', sid: sub.sid, types: ['shop.OrderPlaced'], after: 5, seen: 5 }));
     await waitFor(() => frames.length >= 12, 'subok, gap and the retained pushes');
     raw.close();
