@@ -3,7 +3,7 @@ import { CancelToken } from '../../core/cancel.js';
 import { type Clock, type TimerHandle, systemClock } from '../../core/clock.js';
 import type { Context } from '../../core/context.js';
 import type { Client, EventDef, OperationDef, ServiceContract } from '../../core/contract.js';
-import { ClosedError } from '../../core/errors.js';
+import { ClosedError, MessageTooLargeError } from '../../core/errors.js';
 import { backoffDelay } from '../../policies/backoff.js';
 import { timeout } from '../../policies/timeout.js';
 import { fromWireError } from '../error-registry.js';
@@ -49,6 +49,12 @@ export interface WsClientOptions {
   readonly handshakeTimeoutMs?: number;
   /** Calls waiting for a connection before more are refused (`UnavailableError`). Default 1024. */
   readonly maxQueuedCalls?: number;
+  /**
+   * Largest call frame sent, bytes; a larger call rejects with `MessageTooLargeError` before it is sent
+   * (a frame over the server's `maxPayloadBytes` would close the whole connection with 1009, failing
+   * every call on it). Set it to the server's limit. Default 1 MiB (the server's default).
+   */
+  readonly maxMessageBytes?: number;
   /** Random in [0, 1) for backoff jitter (tests). */
   readonly random?: () => number;
 }
@@ -87,6 +93,7 @@ export class WsClientTransport implements ClientTransport {
   private readonly clock: Clock;
   private readonly heartbeatMs: number;
   private readonly maxQueuedCalls: number;
+  private readonly maxMessageBytes: number;
   private readonly reconnect: { baseMs: number; maxMs: number } | undefined;
   private readonly random: () => number;
   private readonly deadlineGuard;
@@ -114,6 +121,7 @@ export class WsClientTransport implements ClientTransport {
     this.clock = options.clock ?? systemClock;
     this.heartbeatMs = options.heartbeatMs ?? 15_000;
     this.maxQueuedCalls = options.maxQueuedCalls ?? 1024;
+    this.maxMessageBytes = options.maxMessageBytes ?? 1024 * 1024;
     this.reconnect =
       options.reconnect === false
         ? undefined
@@ -234,6 +242,11 @@ export class WsClientTransport implements ClientTransport {
     let frame: string;
     try {
       frame = callFrameJson(id, call.op, call.input, call.ctx, this.clock.now());
+      // UTF-8 takes at most 3 bytes per UTF-16 unit: count bytes only when the frame could be too large.
+      if (frame.length * 3 > this.maxMessageBytes) {
+        const bytes = Buffer.byteLength(frame);
+        if (bytes > this.maxMessageBytes) throw new MessageTooLargeError(bytes, this.maxMessageBytes);
+      }
     } catch (error) {
       if (call.finish()) call.reject(error);
       return;
