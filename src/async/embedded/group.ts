@@ -110,6 +110,14 @@ export class GroupRuntime implements DirtyGroup {
   private leaseTimer: TimerHandle | undefined;
   private leaseTimerAt = Infinity;
   private pumpScheduled = false;
+  /**
+   * The last pump spent its turn's delivery budget and handed over to `setImmediate(resume)`. Until then
+   * no pump runs: a handler that settles within microtasks (acks without I/O) calls `schedulePump` for
+   * every delivery, and a microtask pump would otherwise follow the last one at once, so a lagging group
+   * would deliver its whole backlog in one macrotask, with no commit (acks never resolve) and memory
+   * growing with the backlog.
+   */
+  private yielded = false;
   private pumping = false;
   private pumpAgain = false;
   private closed = false;
@@ -422,6 +430,7 @@ export class GroupRuntime implements DirtyGroup {
   }
 
   private readonly pump = (): void => {
+    if (this.yielded) return; // `resume` runs the pump; pumpScheduled stays true until then
     this.pumpScheduled = false;
     if (this.closed) return;
     if (this.pumping) {
@@ -454,13 +463,20 @@ export class GroupRuntime implements DirtyGroup {
       this.pumping = false;
     }
     if (delivered >= MAX_DELIVERIES_PER_TURN) {
-      // Let I/O, timers and the writer run before delivering more.
+      // Let I/O, timers and the writer (which resolves the acks) run before delivering more.
       this.pumpScheduled = true;
-      setImmediate(this.pump);
+      this.yielded = true;
+      setImmediate(this.resume);
     } else if (this.pumpAgain) {
       this.pumpAgain = false;
       this.schedulePump();
     }
+  };
+
+  private readonly resume = (): void => {
+    this.yielded = false;
+    this.pumpScheduled = false;
+    this.pump();
   };
 
   private nextSubscriberWithRoom(): Subscriber | undefined {

@@ -40,6 +40,23 @@ describe('embedded broker: bounded memory', () => {
     await drained(broker, 't', 'g');
   });
 
+  it('a lagging group whose handler acks at once still yields to the writer: acks commit while the backlog is read', async () => {
+    broker = embeddedBroker({ dir: tmp.dir, tuning: { readAheadPage: 128, windowLimit: 512 } });
+    await backlog(20_000);
+    let acked = 0;
+    let readAtFirstAck: number | undefined;
+    await broker.subscribe('t', { group: 'g', prefetch: 64, start: { from: 'earliest' } }, async (d) => {
+      await d.ack(); // settles within microtasks: no I/O between deliveries
+      readAtFirstAck ??= broker.stats().messagesRead;
+      acked++;
+    });
+    await until(() => acked === 20_000, 'backlog consumed', 200_000);
+    // One dispatch turn delivers at most 2048 messages, then the writer commits their acks. (Before the fix
+    // the pump rescheduled itself as a microtask and read the whole backlog before the first commit.)
+    expect(readAtFirstAck).toBeLessThanOrEqual(4096);
+    await drained(broker, 't', 'g');
+  });
+
   it('a consumer that stops acking holds at most prefetch + one page in memory, however large the backlog', async () => {
     broker = embeddedBroker({ dir: tmp.dir, tuning: { readAheadPage: 100, windowLimit: 1 } });
     await backlog(20_000);
