@@ -12,7 +12,10 @@ export class TopicState {
   committedSeq: number;
   /** Lowest sequence still retained (messages below were deleted by retention). */
   firstSeq: number;
-  /** Bytes of message data stored for this topic (the `bytes` of its batch rows). */
+  /**
+   * Bytes of message data stored for this topic (the `bytes` of its batch rows). Counted from the log at
+   * startup only for a topic with a `maxBytes` retention, its one user; for other topics it starts at 0.
+   */
   bytes: number;
   /** Publish time of the last committed batch; publish times never go backwards within a topic. */
   lastPublishedAt = 0;
