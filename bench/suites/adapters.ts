@@ -73,11 +73,13 @@ interface System {
 export const suite: Suite = {
   name: 'adapters',
   description: `Courier's broker adapters vs their raw clients doing the same work: end-to-end msg/s, 256-byte messages, ${WINDOW} publishes in flight, prefetch ${PREFETCH}, durable and acknowledged on both sides`,
-  async run({ quick }) {
-    const anchors = await ensureAnchors(SYSTEMS.map((s) => s.anchor));
+  async run({ quick, args }) {
+    // `npm run bench -- adapters [--quick] [redis|amqp|nats|mqtt …]` measures only the brokers named.
+    const systems = args.length === 0 ? SYSTEMS : SYSTEMS.filter((s) => args.includes(s.kind));
+    const anchors = await ensureAnchors(systems.map((s) => s.anchor));
     const results: BenchResult[] = [];
     try {
-      for (const system of SYSTEMS) {
+      for (const system of systems) {
         const port = anchors.ports[system.anchor];
         if (port === undefined) {
           results.push(missingResult(system, anchors.missing[system.anchor] ?? `${system.anchor} is not running`));

@@ -8,7 +8,7 @@
  * 2. `XREADGROUP … COUNT <free slots> BLOCK <pollMs> STREAMS <stream> >` for new entries (attempt 1).
  *
  * Settlement (see `Settlement` in the adapter kit):
- * - ack: `XACK`;
+ * - ack: `XACK`, batched: the acks of one event-loop turn share one XACK (`ack-batcher.ts`);
  * - nack / release: the entry stays in the group's pending list and enters the retry set, due now or after
  *   the delay; any consumer of the group claims it when due, counting an attempt;
  * - extend: reset the entry's idle time (`XCLAIM … JUSTID`), repeated every half lease for long extensions;
@@ -19,6 +19,7 @@ import type { Redis } from 'ioredis';
 import type { Clock } from '../../core/clock.js';
 import type { DeliveryHandler, ReceivedMessage, Subscription } from '../broker.js';
 import { Dispatcher, type Settlement } from '../adapter-kit/dispatcher.js';
+import { AckBatcher } from './ack-batcher.js';
 import { LeaseKeeper } from '../adapter-kit/lease-keeper.js';
 import { fromFields } from './headers.js';
 import { claimScript, ownedScript, promoteScript } from './lua.js';
@@ -50,6 +51,7 @@ const PROMOTE_BATCH = 256;
 export class RedisSubscription implements Subscription {
   private readonly dispatcher: Dispatcher<string>;
   private readonly keeper: LeaseKeeper<string>;
+  private readonly acks: AckBatcher;
   private readonly releases = new Set<Promise<void>>();
   private readonly leaseScanMs: number;
   private stopping = false;
@@ -64,6 +66,7 @@ export class RedisSubscription implements Subscription {
     private readonly ctx: RedisSubscriptionContext,
     handler: DeliveryHandler,
   ) {
+    this.acks = new AckBatcher(ctx.main, ctx.stream, ctx.group);
     this.keeper = new LeaseKeeper(ctx.clock, ctx.leaseMs, (entryId) => this.touch(entryId), ctx.onError);
     this.leaseScanMs = Math.min(1000, Math.max(ctx.pollMs, Math.floor(ctx.leaseMs / 4)));
     this.dispatcher = new Dispatcher<string>({
@@ -103,6 +106,7 @@ export class RedisSubscription implements Subscription {
     this.stop();
     await this.loopDone;
     await this.dispatcher.close();
+    await this.acks.drain();
     await Promise.allSettled([...this.releases]);
     this.keeper.stopAll();
     try {
@@ -187,7 +191,7 @@ export class RedisSubscription implements Subscription {
   private readonly settlement: Settlement<string> = {
     ack: async (entryId) => {
       this.keeper.stop(entryId);
-      await this.ctx.main.xack(this.ctx.stream, this.ctx.group, entryId);
+      await this.acks.ack(entryId);
     },
     nack: async (entryId, delayMs) => {
       this.keeper.stop(entryId);
