@@ -28,7 +28,7 @@
 import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { connect as natsConnect, type NatsConnection } from '@nats-io/transport-node';
 import amqp from 'amqplib';
-import { Redis } from 'ioredis';
+import { Redis, type RedisOptions } from 'ioredis';
 import { connect as mqttConnect, type IClientOptions, type MqttClient } from 'mqtt';
 import { amqpBroker } from '../../src/async/amqp/index.js';
 import type { Broker } from '../../src/async/broker.js';
@@ -46,6 +46,8 @@ const BODY = Buffer.alloc(256, 0x61);
 const GROUP = 'g';
 /** A run that has not finished by then failed (a broker stalled). */
 const RUN_TIMEOUT_MS = 60_000;
+/** Clients that retry forever (ioredis, mqtt.js) would otherwise wait for a broker that is not there. */
+const CONNECT_TIMEOUT_MS = 10_000;
 
 type Kind = 'redis' | 'amqp' | 'nats' | 'mqtt';
 
@@ -94,15 +96,15 @@ export const suite: Suite = {
   },
 };
 
-async function measureSystem(system: System, url: string, quick: boolean): Promise<BenchResult> {
+export async function measureSystem(system: System, url: string, quick: boolean): Promise<BenchResult> {
   const n = system.count[quick ? 0 : 1];
   const rounds = quick ? 2 : 5;
   let raw: Contender | undefined;
   let courier: Contender | undefined;
   try {
     try {
-      raw = await system.raw(url);
-      courier = await system.courier(url);
+      raw = await withTimeout(system.raw(url), CONNECT_TIMEOUT_MS, 'connecting');
+      courier = await withTimeout(system.courier(url), CONNECT_TIMEOUT_MS, 'connecting');
     } catch (error) {
       return missingResult(system, `could not connect to ${url}: ${short(error)}`);
     }
@@ -193,16 +195,29 @@ function courierContender(broker: Broker, cleanup: (topic: string) => Promise<vo
 
 // ---- Redis Streams ----
 
+/** A connected ioredis client, or a rejection (and no client left reconnecting) if Redis is not there. */
+async function redisClient(url: string, options: RedisOptions = {}): Promise<Redis> {
+  const client = new Redis(url, { ...options, lazyConnect: true });
+  client.on('error', () => undefined); // failures surface as rejected commands
+  try {
+    await client.connect();
+  } catch (error) {
+    client.disconnect();
+    throw error;
+  }
+  return client;
+}
+
 async function redisRaw(url: string): Promise<Contender> {
-  const producer = new Redis(url, { enableAutoPipelining: true, lazyConnect: true });
-  await producer.connect();
-  const admin = new Redis(url, { lazyConnect: true });
-  await admin.connect();
+  const producer = await redisClient(url, { enableAutoPipelining: true });
+  const admin = await redisClient(url).catch((error: unknown) => {
+    producer.disconnect();
+    throw error;
+  });
   return {
     consume: async (topic, acked) => {
       await admin.xgroup('CREATE', topic, GROUP, '$', 'MKSTREAM');
-      const reader = new Redis(url, { lazyConnect: true });
-      await reader.connect();
+      const reader = await redisClient(url);
       let running = true;
       const acks = new Set<Promise<void>>();
       const loop = (async () => {
@@ -240,8 +255,7 @@ async function redisRaw(url: string): Promise<Contender> {
 }
 
 async function redisCourier(url: string): Promise<Contender> {
-  const admin = new Redis(url, { lazyConnect: true });
-  await admin.connect();
+  const admin = await redisClient(url);
   const broker = redisBroker({ url, retention: 'none' });
   return courierContender(
     broker,
@@ -369,7 +383,10 @@ function mqttClient(url: string, options: IClientOptions): Promise<MqttClient> {
   client.on('error', () => undefined);
   return new Promise((resolve, reject) => {
     client.once('connect', () => resolve(client));
-    client.once('error', reject);
+    client.once('error', (error) => {
+      client.end(true);
+      reject(error);
+    });
   });
 }
 
@@ -400,12 +417,26 @@ async function mqttCourier(url: string): Promise<Contender> {
   return courierContender(mqttBroker({ url, instanceId: `bench-adapters-${process.pid}`, sessionExpirySeconds: 60 }), async () => undefined);
 }
 
-const SYSTEMS: readonly System[] = [
+export const SYSTEMS: readonly System[] = [
   { kind: 'redis', label: 'ioredis (XADD pipelined / XREADGROUP / XACK)', anchor: 'redis', count: [10_000, 40_000], raw: redisRaw, courier: redisCourier, url: (p) => `redis://127.0.0.1:${p}` },
   { kind: 'amqp', label: 'amqplib (confirm channel, persistent, manual ack)', anchor: 'rabbitmq', count: [4_000, 15_000], raw: amqpRaw, courier: amqpCourier, url: (p) => `amqp://guest:guest@127.0.0.1:${p}` },
   { kind: 'nats', label: 'JetStream (publish acks, pull consumer)', anchor: 'nats', count: [3_000, 10_000], raw: natsRaw, courier: natsCourier, url: (p) => `nats://127.0.0.1:${p}` },
   { kind: 'mqtt', label: 'mqtt.js (QoS 1)', anchor: 'mosquitto', count: [4_000, 15_000], raw: mqttRaw, courier: mqttCourier, url: (p) => `mqtt://127.0.0.1:${p}` },
 ];
+
+async function withTimeout<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      work,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 function missingResult(system: System, why: string): BenchResult {
   return {
