@@ -275,5 +275,7 @@ export function streamingImplementation(probe: Probe): Implementation<StreamingC
       probe.streamFinished = true;
     }
   }
-  return { ticks };
+  // A stream handler's type depends on how `Implementation` types streams: the value is what it must be.
+  const implementation: Record<string, unknown> = { ticks };
+  return implementation as Implementation<StreamingContract>;
 }
