@@ -1,6 +1,6 @@
 import { type Clock, systemClock } from '../../core/clock.js';
 import type { Context } from '../../core/context.js';
-import { CourierError } from '../../core/errors.js';
+import { CourierError, DeadlineExceededError } from '../../core/errors.js';
 import { BadRequestError } from '../../sync/errors.js';
 import { fromWireError, toWireError } from '../../sync/error-registry.js';
 import { IdempotencyConflictError, IdempotencyKeyReusedError } from './errors.js';
@@ -22,7 +22,8 @@ import type { BeginResult, IdempotencyStore } from './store.js';
  * - the same key with a different payload is refused with `IdempotencyKeyReusedError` (422).
  * - a request that arrives while the first is still running waits for it, at most `waitMs` and never past
  *   its own deadline, then gets the first one's outcome; if the first is still running it is refused with
- *   `IdempotencyConflictError` (409, retryable). A first request in this process is awaited directly; one in
+ *   `IdempotencyConflictError` (409, retryable), or `DeadlineExceededError` when its own deadline is what
+ *   ended the wait. A first request in this process is awaited directly; one in
  *   another process sharing the store is polled every `pollMs`.
  * - a claim lasts `leaseMs` (or until the request's deadline, if later): if its process dies, the key
  *   becomes claimable again after that.
@@ -98,6 +99,11 @@ export class IdempotencyGuard {
       if (state.state === 'done') return replay(state.record.outcome, state.record.body);
       const left = waitUntil - now;
       if (left <= 0) {
+        // The wait ended at this request's own deadline: nobody is waiting for an answer any more, so say
+        // that (not 409 "retry later", which a caller whose deadline has passed cannot act on).
+        if (ctx.deadline !== undefined && ctx.deadline <= now) {
+          throw new DeadlineExceededError('deadline passed while the request with the same idempotency key was in flight');
+        }
         throw new IdempotencyConflictError(key, { retryAfterMs: Math.max(1, Math.min(state.leaseUntil - now, 1000)) });
       }
       await this.waitForOther(storeKey, left, ctx);
