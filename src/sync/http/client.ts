@@ -118,15 +118,15 @@ export class HttpClientTransport implements ClientTransport {
   private send(route: HttpRoute, input: unknown, ctx: Context): Promise<unknown> {
     let path: string;
     let body: string | undefined;
+    const headers = this.baseHeaders.length === 0 ? [] : [...this.baseHeaders];
     try {
       path = requestPath(route, input);
       body = route.query === undefined && input !== undefined ? JSON.stringify(input) : undefined;
+      if (body !== undefined) headers.push(...JSON_BODY_HEADERS);
+      pushContextHeaders(headers, ctx, this.clock.now());
     } catch (error) {
       return Promise.reject(error);
     }
-    const headers = this.baseHeaders.length === 0 ? [] : [...this.baseHeaders];
-    if (body !== undefined) headers.push(...JSON_BODY_HEADERS);
-    pushContextHeaders(headers, ctx, this.clock.now());
     const replayable = route.safe || ctx.idempotencyKey !== undefined;
     return new Promise<unknown>((resolve, reject) => {
       const exchange = new Exchange(resolve, reject, ctx.cancel, replayable, this.maxResponseBytes);

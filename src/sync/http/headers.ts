@@ -73,19 +73,36 @@ function deadlineOf(headers: IncomingHttpHeaders, now: number): number | undefin
   return absolute === undefined ? undefined : nonNegativeInt(absolute, HEADER.deadline);
 }
 
-/** Append the headers that carry `ctx` to `out` (name, value, name, value…), as the client sends them. */
+/**
+ * Append the headers that carry `ctx` to `out` (name, value, name, value…), as the client sends them.
+ *
+ * A field no header can carry must not fail the call (undici refuses a header value with a line break or a
+ * character outside Latin-1, and the call would fail as a retryable `UnavailableError`): trace context and
+ * correlation/causation ids the server would drop anyway (see `contextFromHeaders`) are not sent. An
+ * idempotency key the server would refuse is refused here, with the server's `BadRequestError`, so that a
+ * retry policy does not repeat a call that can never succeed.
+ */
 export function pushContextHeaders(out: string[], ctx: Context, now: number): void {
   if (ctx.deadline !== undefined) {
     out.push(HEADER.timeout, String(Math.max(0, Math.ceil(ctx.deadline - now))), HEADER.deadline, String(Math.ceil(ctx.deadline)));
   }
-  if (ctx.traceparent !== undefined) {
+  if (ctx.traceparent !== undefined && isVisibleAscii(ctx.traceparent)) {
     out.push(HEADER.traceparent, ctx.traceparent);
-    if (ctx.tracestate !== undefined && ctx.tracestate !== '') out.push(HEADER.tracestate, ctx.tracestate);
+    const state = ctx.tracestate;
+    if (state !== undefined && state !== '' && isPrintableAscii(state)) out.push(HEADER.tracestate, state);
   }
-  if (ctx.correlationId !== undefined) out.push(HEADER.correlation, ctx.correlationId);
-  if (ctx.causationId !== undefined) out.push(HEADER.causation, ctx.causationId);
+  const correlation = idHeader(ctx.correlationId);
+  if (correlation !== undefined) out.push(HEADER.correlation, correlation);
+  const causation = idHeader(ctx.causationId);
+  if (causation !== undefined) out.push(HEADER.causation, causation);
   if (ctx.attempt !== 1) out.push(HEADER.attempt, String(ctx.attempt));
-  if (ctx.idempotencyKey !== undefined) out.push(HEADER.idempotencyKey, `"${ctx.idempotencyKey}"`);
+  if (ctx.idempotencyKey !== undefined) {
+    const key = ctx.idempotencyKey;
+    if (!isVisibleAscii(key) || key.includes('"') || key.includes('\\')) {
+      throw new BadRequestError('invalid-idempotency-key', 'idempotency key must be visible ASCII without quotes or backslashes');
+    }
+    out.push(HEADER.idempotencyKey, `"${key}"`);
+  }
   for (const _ in ctx.metadata) {
     out.push(HEADER.baggage, formatBaggage(ctx.metadata));
     break;
@@ -133,11 +150,25 @@ export function formatBaggage(metadata: Readonly<Record<string, string>>): strin
 
 function idHeader(value: string | string[] | undefined): string | undefined {
   if (typeof value !== 'string' || value.length === 0 || value.length > MAX_ID_LENGTH) return undefined;
+  return isVisibleAscii(value) ? value : undefined;
+}
+
+/** Every character is visible ASCII (0x21–0x7e). */
+function isVisibleAscii(value: string): boolean {
   for (let i = 0; i < value.length; i++) {
     const c = value.charCodeAt(i);
-    if (c < 0x21 || c > 0x7e) return undefined;
+    if (c < 0x21 || c > 0x7e) return false;
   }
-  return value;
+  return true;
+}
+
+/** Every character is printable ASCII, space included (0x20–0x7e). */
+function isPrintableAscii(value: string): boolean {
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c < 0x20 || c > 0x7e) return false;
+  }
+  return true;
 }
 
 function nonNegativeInt(value: string | string[], name: string): number {

@@ -15,7 +15,7 @@ import {
 import { IdempotencyConflictError, IdempotencyKeyReusedError } from '../../reliability/idempotency/errors.js';
 import { MemoryIdempotencyStore } from '../../reliability/idempotency/memory-store.js';
 import type { BeginResult, IdempotencyRecord, IdempotencyStore } from '../../reliability/idempotency/store.js';
-import { InternalError, NotFoundError, UnavailableError } from '../../sync/errors.js';
+import { BadRequestError, InternalError, NotFoundError, UnavailableError } from '../../sync/errors.js';
 import { type ClientTransport, createClient } from '../../sync/transport.js';
 import { sleep, waitFor } from '../broker-conformance/support.js';
 import {
@@ -492,6 +492,41 @@ export const transportCases: readonly TransportCase[] = [
       assert.equal(effect.ctx.correlationId, 'corr-42');
       const auto = await opened.client.effect({ id: 't', amount: 1 });
       assert.equal(typeof auto.ctx.idempotencyKey, 'string', 'an idempotent command gets a key automatically');
+    },
+  },
+  {
+    name: 'context fields the wire cannot carry are dropped or carried unchanged, never a failed call',
+    async run(env) {
+      const opened = await env.open();
+      const ctx = new Context({
+        correlationId: 'заказ-42\r\nx-injected: 1',
+        causationId: 'cause with spaces',
+        traceparent: 'not a traceparent\n',
+        tracestate: 'a=\u00e9',
+        operation: 'conformance.inspect',
+      });
+      const view = (await opened.transport.call(conformanceContract.queries.inspect, { label: 'odd' }, ctx)) as Record<string, unknown>;
+      for (const field of ['correlationId', 'causationId', 'traceparent', 'tracestate'] as const) {
+        assert.ok(
+          view[field] === null || view[field] === ctx[field] || (field === 'traceparent' && typeof view[field] === 'string'),
+          `${field} arrived changed: ${JSON.stringify(view[field])}`,
+        );
+      }
+      assert.equal(view['operation'], 'conformance.inspect');
+    },
+  },
+  {
+    name: 'an idempotency key that cannot be used is BadRequestError (not retryable) and nothing runs',
+    async run(env) {
+      const opened = await env.open();
+      for (const key of ['ключ', 'two words', '']) {
+        const error = await rejection(opened.client.effect({ id: 'k', amount: 1 }, { idempotencyKey: key }), `key ${JSON.stringify(key)}`);
+        assertInstance(error, BadRequestError, `idempotency key ${JSON.stringify(key)}`);
+        assert.equal(error.retryable, false);
+        assert.equal(error.details?.['reason'], 'invalid-idempotency-key');
+      }
+      assert.equal(opened.probe.count('effect'), 0);
+      await stillServes(opened);
     },
   },
   {
