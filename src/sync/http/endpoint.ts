@@ -7,6 +7,7 @@ import { CancelledError, CourierError, MessageTooLargeError } from '../../core/e
 import { Replay, wasReplayed } from '../../reliability/idempotency/idempotency.js';
 import { errorTypeOf, toWireError } from '../error-registry.js';
 import type { ServedOperation } from '../served-operation.js';
+import { InternalError } from '../errors.js';
 import { type BodyLimits, readJsonBody } from './body-reader.js';
 import { HEADER, contextFromHeaders } from './headers.js';
 import { PROBLEM_CONTENT_TYPE, problemJson } from './problem.js';
@@ -83,7 +84,15 @@ export class RouteEndpoint {
       if (!res.writableFinished) cancel.cancel(new CancelledError('client disconnected'));
     });
     this.served.run(input, ctx).then(
-      (output) => writeOutput(res, output),
+      (output) => {
+        try {
+          writeOutput(res, output);
+        } catch (error) {
+          // Not serialisable (a cycle, a BigInt): the handler's bug. Answer 500 rather than leave the caller
+          // waiting and the rejection unhandled.
+          writeError(res, new InternalError(`output of ${fullName} cannot be sent as JSON`, { cause: error }), settings, fullName);
+        }
+      },
       (error: unknown) => writeError(res, error, settings, fullName),
     );
   }

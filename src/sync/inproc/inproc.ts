@@ -4,7 +4,7 @@ import type { Client, Implementation, OperationDef, ServiceContract } from '../.
 import { ClosedError, MessageTooLargeError } from '../../core/errors.js';
 import { Replay } from '../../reliability/idempotency/idempotency.js';
 import { fromWireError, toWireError } from '../error-registry.js';
-import { NotFoundError } from '../errors.js';
+import { InternalError, NotFoundError } from '../errors.js';
 import { ServedOperation, ServerRuntime, type ServerRuntimeOptions } from '../served-operation.js';
 import {
   type ClientOptions,
@@ -90,7 +90,13 @@ export class InprocTransport implements ServerTransport, ClientTransport {
       if (ctx.cancel.isCancelled && error === ctx.cancel.reason) throw error;
       throw fromWireError(JSON.parse(JSON.stringify(toWireError(error, { exposeErrors: this.runtime.exposeErrors }))));
     }
-    return output instanceof Replay ? JSON.parse(output.json) : copyJson(output);
+    if (output instanceof Replay) return JSON.parse(output.json);
+    try {
+      return copyJson(output);
+    } catch (error) {
+      // Not serialisable (a cycle, a BigInt): the handler's bug, answered as HTTP would (500 INTERNAL).
+      throw new InternalError(`output of ${served.fullName} cannot be sent as JSON`, { cause: error });
+    }
   }
 
   /** Run on the callee's side with its own context; reject early when the caller cancels. */

@@ -236,6 +236,17 @@ export const transportCases: readonly TransportCase[] = [
     },
   },
   {
+    name: 'an output that cannot be serialised is InternalError, answered at once; the server keeps serving',
+    async run(env) {
+      const opened = await env.open();
+      // No deadline: a transport that never answers would hang here until the case times out.
+      const error = await rejection(opened.client.fail({ kind: 'bad-output' }), 'a cyclic output');
+      assertInstance(error, InternalError, 'an output JSON cannot encode');
+      assert.equal(error.code, 'INTERNAL');
+      await stillServes(opened);
+    },
+  },
+  {
     name: 'an operation the server does not host is NotFoundError',
     async run(env) {
       const opened = await env.open();

@@ -56,7 +56,7 @@ const ContextView = z.object({
 });
 export type ContextView = z.infer<typeof ContextView>;
 
-export const FAILURES = ['out-of-stock', 'rate-limited', 'timeout', 'bulkhead', 'unregistered', 'bug'] as const;
+export const FAILURES = ['out-of-stock', 'rate-limited', 'timeout', 'bulkhead', 'unregistered', 'bug', 'bad-output'] as const;
 export type Failure = (typeof FAILURES)[number];
 
 export const conformanceContract = service('conformance', {
@@ -65,7 +65,7 @@ export const conformanceContract = service('conformance', {
     inspect: query({ input: z.object({ label: z.string(), n: z.number().int().optional() }), output: ContextView }),
   },
   commands: {
-    /** Throws the error `kind` names. */
+    /** Throws the error `kind` names (`bad-output`: returns an output JSON cannot encode). */
     fail: command({ input: z.object({ kind: z.enum(FAILURES) }), output: z.object({}) }),
     /** A nested input, for validation paths. */
     place: command({
@@ -214,6 +214,12 @@ export function conformanceImplementation(probe: Probe): Implementation<Conforma
           throw new CourierError('CONFORMANCE_UNREGISTERED', 'a code nobody registered', { details: { n: 1 } });
         case 'bug':
           throw new Error('secret: connection string postgres://admin:hunter2@db');
+        case 'bad-output': {
+          // An output no wire can carry (a cycle): the handler's bug.
+          const cycle: Record<string, unknown> = {};
+          cycle['self'] = cycle;
+          return cycle;
+        }
       }
     },
     place: async ({ order }) => {
