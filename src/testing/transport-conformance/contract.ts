@@ -218,7 +218,7 @@ export function conformanceImplementation(probe: Probe): Implementation<Conforma
           // An output no wire can carry (a cycle): the handler's bug.
           const cycle: Record<string, unknown> = {};
           cycle['self'] = cycle;
-          return cycle;
+          return cycle as Record<string, never>;
         }
       }
     },
