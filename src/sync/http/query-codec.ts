@@ -10,7 +10,8 @@ import type { JsonSchema } from '../../schema/json-schema.js';
  * JSON number, a boolean `true`/`false` becomes a boolean; text that does not convert is left as text, so
  * the validator reports the property's path and expected type instead of the codec guessing. Parameters the
  * schema does not declare are ignored; a property given twice that is not an array stays an array (and fails
- * validation).
+ * validation). An empty array has no query-string form: a required array property that is absent decodes as
+ * `[]`; an optional one arrives absent.
  */
 export type ScalarKind = 'string' | 'number' | 'integer' | 'boolean' | 'mixed';
 
@@ -18,6 +19,8 @@ export interface FieldCodec {
   readonly name: string;
   readonly kind: ScalarKind;
   readonly array: boolean;
+  /** The schema requires the property. A required array absent from the query string is `[]`. */
+  readonly required?: boolean;
 }
 
 export class QueryCodec {
@@ -28,11 +31,12 @@ export class QueryCodec {
     if (schema === undefined || schema['type'] !== 'object') return undefined;
     const properties = (schema['properties'] ?? {}) as Record<string, JsonSchema>;
     if (typeof properties !== 'object') return undefined;
+    const required = Array.isArray(schema['required']) ? (schema['required'] as unknown[]) : [];
     const fields: FieldCodec[] = [];
     for (const [name, property] of Object.entries(properties)) {
       const field = fieldOf(name, property);
       if (field === undefined) return undefined;
-      fields.push(field);
+      fields.push(required.includes(name) ? { ...field, required: true } : field);
     }
     return new QueryCodec(fields);
   }
@@ -63,7 +67,12 @@ export class QueryCodec {
   decode(query: Readonly<Record<string, unknown>>, into: Record<string, unknown> = {}): Record<string, unknown> {
     for (const field of this.fields) {
       const raw = query[field.name];
-      if (raw === undefined) continue;
+      if (raw === undefined) {
+        // An empty array writes nothing (`encode`): for a required array, nothing means `[]`. (For an
+        // optional one, `[]` and absent are the same query string, and arrive as absent.)
+        if (field.array && field.required === true) into[field.name] = [];
+        continue;
+      }
       into[field.name] = decodeField(field, raw);
     }
     return into;

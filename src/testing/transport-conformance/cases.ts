@@ -20,6 +20,7 @@ import { type ClientTransport, createClient } from '../../sync/transport.js';
 import { sleep, waitFor } from '../broker-conformance/support.js';
 import {
   type ConformanceContract,
+  type EchoInput,
   OutOfStockError,
   Probe,
   type Tick,
@@ -293,6 +294,21 @@ export const transportCases: readonly TransportCase[] = [
       assert.deepEqual(error.path, ['n']);
       assert.equal(opened.probe.count('inspect'), 0);
       await stillServes(opened);
+    },
+  },
+  {
+    name: 'inputs arrive as sent: text with URL and JSON metacharacters, numbers, booleans, arrays (empty too)',
+    async run(env) {
+      const { client } = await env.open();
+      const inputs: EchoInput[] = [
+        { text: 'a&b=c+d ü 😀 %20 #x ?y\n"\\', tags: ['a,b', '', 'c=d&e'] },
+        { text: '', tags: [] },
+        { text: '42', n: 0, flag: false, tags: ['1', 'true'] },
+        { text: 'true', n: -1.5e-7, flag: true, tags: ['only'] },
+      ];
+      for (const input of inputs) {
+        assert.deepEqual(await client.echo(input), input, `echo of ${JSON.stringify(input)}`);
+      }
     },
   },
   {

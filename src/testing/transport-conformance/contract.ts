@@ -56,6 +56,14 @@ const ContextView = z.object({
 });
 export type ContextView = z.infer<typeof ContextView>;
 
+const EchoInput = z.object({
+  text: z.string(),
+  n: z.number().optional(),
+  flag: z.boolean().optional(),
+  tags: z.array(z.string()),
+});
+export type EchoInput = z.infer<typeof EchoInput>;
+
 export const FAILURES = ['out-of-stock', 'rate-limited', 'timeout', 'bulkhead', 'unregistered', 'bug', 'bad-output'] as const;
 export type Failure = (typeof FAILURES)[number];
 
@@ -63,6 +71,8 @@ export const conformanceContract = service('conformance', {
   queries: {
     /** Scalar input: served as GET with a query string over HTTP. Returns the callee's context. */
     inspect: query({ input: z.object({ label: z.string(), n: z.number().int().optional() }), output: ContextView }),
+    /** Scalar and array-of-scalar input (a query string over HTTP), returned as received. */
+    echo: query({ input: EchoInput, output: EchoInput }),
   },
   commands: {
     /** Throws the error `kind` names (`bad-output`: returns an output JSON cannot encode). */
@@ -221,6 +231,10 @@ export function conformanceImplementation(probe: Probe): Implementation<Conforma
           return cycle as Record<string, never>;
         }
       }
+    },
+    echo: async (input) => {
+      probe.mark('echo');
+      return input;
     },
     place: async ({ order }) => {
       probe.mark('place');
