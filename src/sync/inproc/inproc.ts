@@ -74,7 +74,10 @@ export class InprocTransport implements ServerTransport, ClientTransport {
     } catch (error) {
       return Promise.reject(error);
     }
-    return this.copy ? this.callCopying(served, sent, ctx) : this.dispatch(served, sent, ctx);
+    if (this.copy) return this.callCopying(served, sent, ctx);
+    const result = this.dispatch(served, sent, ctx);
+    // Only a command with a key can be answered from the idempotency store (as the stored JSON).
+    return ctx.idempotencyKey === undefined || operation.kind !== 'command' ? result : result.then(unwrapReplay);
   }
 
   async close(): Promise<void> {
@@ -143,6 +146,10 @@ export class InprocTransport implements ServerTransport, ClientTransport {
     }
     return JSON.parse(json);
   }
+}
+
+function unwrapReplay(output: unknown): unknown {
+  return output instanceof Replay ? JSON.parse(output.json) : output;
 }
 
 function copyJson(value: unknown): unknown {
