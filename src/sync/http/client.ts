@@ -148,23 +148,38 @@ class Exchange {
   private settled = false;
   private unsubscribe: (() => void) | undefined;
   private abort: ((reason?: Error) => void) | undefined;
+  /** Set when the caller cancelled before undici handed us the request's abort function. */
+  private cancelledBeforeConnect = false;
+  private cancelReason: unknown;
 
   constructor(
     private readonly resolve: (value: unknown) => void,
     private readonly reject: (reason: unknown) => void,
-    private readonly cancel: CancelToken,
+    cancel: CancelToken,
     private readonly replayable: boolean,
     private readonly maxBytes: number,
-  ) {}
+  ) {
+    // Listen from the start, not from onConnect: a request queued behind busy connections must still
+    // reject the moment the caller cancels (undici calls onConnect only once a connection is free).
+    if (cancel !== CancelToken.never) this.unsubscribe = cancel.onCancel((reason) => this.cancelled(reason));
+  }
 
   onConnect(abort: (reason?: Error) => void): void {
     this.abort = abort;
-    if (this.cancel === CancelToken.never) return;
-    if (this.cancel.isCancelled) {
-      abort(this.cancel.reason as Error);
+    // Cancelled while queued: the caller has its answer; make sure the request is never sent.
+    if (this.cancelledBeforeConnect) abort(this.cancelReason as Error);
+  }
+
+  private cancelled(reason: unknown): void {
+    if (this.abort !== undefined) {
+      this.abort(reason as Error); // undici reports it through onError
       return;
     }
-    this.unsubscribe ??= this.cancel.onCancel((reason) => this.abort?.(reason as Error));
+    this.cancelledBeforeConnect = true;
+    this.cancelReason = reason;
+    if (this.settled) return;
+    this.settled = true;
+    this.reject(reason);
   }
 
   onHeaders(status: number, rawHeaders: Buffer[]): boolean {
