@@ -5,6 +5,7 @@ import { type Client, command, service } from '../../core/contract.js';
 import {
   BulkheadRejectedError,
   CancelledError,
+  ClosedError,
   CourierError,
   DeadlineExceededError,
   MessageTooLargeError,
@@ -245,6 +246,18 @@ export const transportCases: readonly TransportCase[] = [
       assertInstance(error, InternalError, 'an output JSON cannot encode');
       assert.equal(error.code, 'INTERNAL');
       await stillServes(opened);
+    },
+  },
+  {
+    name: 'after the client transport is closed, calls reject with ClosedError',
+    async run(env) {
+      const opened = await env.open();
+      await stillServes(opened);
+      await opened.transport.close();
+      const error = await rejection(opened.client.inspect({ label: 'closed' }), 'a call after close');
+      assertInstance(error, ClosedError, 'a call after close');
+      assert.equal(error.code, 'CLOSED');
+      assert.equal(opened.probe.count('inspect'), 1, 'the call after close never reached the server');
     },
   },
   {
