@@ -135,7 +135,14 @@ export function writeError(
   const status = errorTypeOf(wire.code)?.status ?? 500;
   if (status >= 500 || !(error instanceof CourierError)) settings.onError(error, operation);
   if (res.destroyed || res.headersSent) return;
-  const body = problemJson(wire, status);
+  let body: string;
+  try {
+    body = problemJson(wire, status);
+  } catch {
+    // Details or fields JSON cannot encode (a BigInt, a cycle): send the problem without them rather than
+    // leave the caller waiting and the rejection unhandled.
+    body = problemJson({ ...wire, details: undefined, fields: undefined }, status);
+  }
   const headers = ['content-type', PROBLEM_CONTENT_TYPE, 'content-length', String(Buffer.byteLength(body))];
   if (wire.retryAfterMs !== undefined && (status === 429 || status === 503 || status === 409)) {
     headers.push('retry-after', String(Math.ceil(wire.retryAfterMs / 1000)));

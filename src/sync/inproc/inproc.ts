@@ -3,7 +3,7 @@ import { Context } from '../../core/context.js';
 import type { Client, Implementation, OperationDef, ServiceContract } from '../../core/contract.js';
 import { ClosedError, MessageTooLargeError } from '../../core/errors.js';
 import { Replay } from '../../reliability/idempotency/idempotency.js';
-import { fromWireError, toWireError } from '../error-registry.js';
+import { type WireError, fromWireError, toWireError } from '../error-registry.js';
 import { InternalError, NotFoundError } from '../errors.js';
 import { ServedOperation, ServerRuntime, type ServerRuntimeOptions } from '../served-operation.js';
 import {
@@ -91,7 +91,7 @@ export class InprocTransport implements ServerTransport, ClientTransport {
     } catch (error) {
       // Cancellation of the caller's own token is the caller's reason, not an answer from the callee.
       if (ctx.cancel.isCancelled && error === ctx.cancel.reason) throw error;
-      throw fromWireError(JSON.parse(JSON.stringify(toWireError(error, { exposeErrors: this.runtime.exposeErrors }))));
+      throw fromWireError(copyWire(toWireError(error, { exposeErrors: this.runtime.exposeErrors })));
     }
     if (output instanceof Replay) return JSON.parse(output.json);
     try {
@@ -146,6 +146,17 @@ export class InprocTransport implements ServerTransport, ClientTransport {
     }
     return JSON.parse(json);
   }
+}
+
+/** The wire error as the far side would parse it; details or fields JSON cannot encode are left out. */
+function copyWire(wire: WireError): unknown {
+  let json: string;
+  try {
+    json = JSON.stringify(wire);
+  } catch {
+    json = JSON.stringify({ ...wire, details: undefined, fields: undefined });
+  }
+  return JSON.parse(json);
 }
 
 function unwrapReplay(output: unknown): unknown {
