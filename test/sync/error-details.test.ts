@@ -17,8 +17,10 @@ const Svc = service('details', {
   },
 });
 
+let failures = 0;
 const implementation = {
   fail: async ({ kind }: { kind: 'bigint' | 'cycle' }): Promise<Record<string, never>> => {
+    failures++;
     const cycle: Record<string, unknown> = {};
     cycle['self'] = cycle;
     throw new CourierError('DETAILS_UNENCODABLE', `details with a ${kind}`, {
@@ -57,6 +59,21 @@ describe.each(['http', 'inproc'] as const)('%s: errors with details JSON cannot 
       expect((error as CourierError).code).toBe('DETAILS_UNENCODABLE');
       expect((error as CourierError).message).toBe(`details with a ${what}`);
       expect(await svc.ok({})).toEqual({ ok: true });
+    } finally {
+      await close();
+    }
+  });
+
+  it('with an idempotency key, such an error is stored and replayed, and the key is not left in flight', async () => {
+    const { client, close } = await over(kind);
+    try {
+      const svc = createClient(Svc, client);
+      const before = failures;
+      for (let i = 0; i < 2; i++) {
+        const error = await svc.fail({ kind: 'bigint' }, { idempotencyKey: 'unencodable-1' }).catch((e: unknown) => e);
+        expect((error as CourierError).code, `attempt ${i + 1}`).toBe('DETAILS_UNENCODABLE');
+      }
+      expect(failures - before).toBe(1);
     } finally {
       await close();
     }

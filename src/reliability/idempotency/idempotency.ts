@@ -118,7 +118,7 @@ export class IdempotencyGuard {
       await this.save(storeKey, token, print, 'ok', JSON.stringify(output) ?? 'null');
       return output;
     } catch (error) {
-      if (isAnswer(error)) await this.save(storeKey, token, print, 'error', JSON.stringify(toWireError(error)));
+      if (isAnswer(error)) await this.save(storeKey, token, print, 'error', wireJson(error));
       else await this.release(storeKey, token);
       throw error;
     } finally {
@@ -179,6 +179,16 @@ export class IdempotencyGuard {
 /** Whether an error is a deterministic outcome that a retry would get again (and so is stored). */
 function isAnswer(error: unknown): boolean {
   return error instanceof CourierError && !error.retryable && error.code !== 'CANCELLED' && error.code !== 'DEADLINE_EXCEEDED';
+}
+
+/** The stored form of an error; details or fields JSON cannot encode (a BigInt, a cycle) are left out. */
+function wireJson(error: unknown): string {
+  const wire = toWireError(error);
+  try {
+    return JSON.stringify(wire);
+  } catch {
+    return JSON.stringify({ ...wire, details: undefined, fields: undefined });
+  }
 }
 
 function replay(outcome: 'ok' | 'error', body: string): Replay {
