@@ -304,6 +304,48 @@ describe.each([
   });
 });
 
+describe('HTTP hardening: a body sent slowly', () => {
+  it('is cut off with 408 when the request is not complete within requestTimeoutMs; the handler never runs', async () => {
+    const calls = { put: 0 };
+    const server = httpServer({ limits: { headersTimeoutMs: 300, requestTimeoutMs: 600, timeoutCheckIntervalMs: 50 } });
+    server.serve(Hard, {
+      get: async ({ id }) => ({ id }),
+      put: async () => {
+        calls.put++;
+        return { ok: true };
+      },
+      item: async (input) => input,
+    });
+    const port = Number(new URL(await server.listen()).port);
+    try {
+      const connection = await RawConnection.open(port);
+      const body = JSON.stringify({ data: 'x'.repeat(500) });
+      let sent = 0;
+      try {
+        await connection.write(
+          `POST /hard/put HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`,
+        );
+        // The headers are complete; the body trickles in one byte every 20 ms and would take 10 s.
+        while (!connection.closed && sent < body.length) {
+          if (!(await connection.write(body[sent]!))) break;
+          sent++;
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+        expect(connection.closed).toBe(true);
+        expect(sent).toBeLessThan(body.length);
+        expectProblem(await connection.response(), 408, 'REQUEST_TIMEOUT');
+      } finally {
+        connection.destroy();
+      }
+      expect(calls.put).toBe(0);
+      const fine = await rawRequest(port, jsonRequest('POST', '/hard/put', '{}'));
+      expect(fine.status).toBe(200);
+    } finally {
+      await server.close();
+    }
+  });
+});
+
 describe('HTTP client: answers mapped back to typed errors', () => {
   let port: number;
   const foreign = createServer((req, res) => {
