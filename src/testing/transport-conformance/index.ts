@@ -46,15 +46,18 @@ import { CaseEnvironment, type TransportCase, transportCases } from './cases.js'
  *
  * **Cases** (see `cases.ts`; each asserts the server keeps serving after a failure):
  * typed errors round trip (class, code, message, details, constructor fields; unregistered codes; a bug is
- * `InternalError` without its message); an unknown operation is `NotFoundError`; validation failures are
+ * `InternalError` without its message; an output JSON cannot encode is `InternalError`, answered at once);
+ * an unknown operation is `NotFoundError`; calls after the client transport is closed are `ClosedError`;
+ * inputs arrive as sent (URL/JSON metacharacters, numbers, booleans, empty arrays); validation failures are
  * `ValidationError` with the failing path, for body and query inputs, and the handler never runs;
  * deadlines propagate (the callee's remaining budget is finite and ≤ the caller's), cancel the callee when
  * they pass (its `ctx.cancel` fires), and a call whose deadline already passed never starts; the caller's
  * own cancellation reaches the callee; idempotent replay (same key: one effect, same response; a stored
  * non-retryable error is replayed; a retryable one is not stored; same key and another payload:
  * `IdempotencyKeyReusedError`; an in-flight duplicate waits for the first, or with `waitMs: 0` gets
- * `IdempotencyConflictError`); size limit (`MessageTooLargeError`, inputs under the limit pass); trace
- * context, correlation and causation ids, attempt, idempotency key and metadata reach the callee; streaming
+ * `IdempotencyConflictError`; an unusable key is `BadRequestError`); size limit (`MessageTooLargeError`,
+ * inputs under the limit pass); trace context, correlation and causation ids, attempt, idempotency key and
+ * metadata reach the callee, and fields the wire cannot carry never fail a call; streaming
  * backpressure (a consumer that stops reading stops the producer) and early close cancels the producer.
  */
 export interface TransportFeatures {
