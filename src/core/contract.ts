@@ -62,16 +62,22 @@ export interface EventDef<S extends Schema = Schema> extends EventOptions {
 
 type Unnamed<T> = Omit<T, 'name' | 'service'>;
 
-export function query<I extends Schema, O extends Schema>(
-  def: { input: I; output: O } & OperationOptions,
-): Unnamed<QueryDef<I, O>> {
-  return { ...def, kind: 'query', idempotent: true };
+/**
+ * The streaming shape an operation declared, kept as a literal type so that handlers and clients get the
+ * right signature (see `OperationHandler` and `ClientMethod`); unary operations carry nothing extra.
+ */
+type StreamTag<S extends StreamKind> = S extends 'unary' ? unknown : { readonly stream: S };
+
+export function query<I extends Schema, O extends Schema, const S extends StreamKind = 'unary'>(
+  def: { input: I; output: O; stream?: S } & OperationOptions,
+): Unnamed<QueryDef<I, O>> & StreamTag<S> {
+  return { ...def, kind: 'query', idempotent: true } as Unnamed<QueryDef<I, O>> & StreamTag<S>;
 }
 
-export function command<I extends Schema, O extends Schema>(
-  def: { input: I; output: O } & OperationOptions,
-): Unnamed<CommandDef<I, O>> {
-  return { ...def, kind: 'command' };
+export function command<I extends Schema, O extends Schema, const S extends StreamKind = 'unary'>(
+  def: { input: I; output: O; stream?: S } & OperationOptions,
+): Unnamed<CommandDef<I, O>> & StreamTag<S> {
+  return { ...def, kind: 'command' } as Unnamed<CommandDef<I, O>> & StreamTag<S>;
 }
 
 export function event<S extends Schema>(schema: S, options: EventOptions = {}): Omit<EventDef<S>, 'name' | 'service' | 'type'> & { type?: string } {
@@ -84,10 +90,12 @@ export interface ServiceShape {
   readonly events?: Record<string, Omit<EventDef<any>, 'name' | 'service' | 'type'> & { type?: string }>;
 }
 
+type StreamOf<T> = T extends { readonly stream: infer S extends StreamKind } ? { readonly stream: S } : unknown;
+
 type Named<T, Svc extends string> = T extends Unnamed<QueryDef<infer I, infer O>> & { kind: 'query' }
-  ? QueryDef<I, O> & { service: Svc }
+  ? QueryDef<I, O> & { service: Svc } & StreamOf<T>
   : T extends Unnamed<CommandDef<infer I, infer O>> & { kind: 'command' }
-    ? CommandDef<I, O> & { service: Svc }
+    ? CommandDef<I, O> & { service: Svc } & StreamOf<T>
     : never;
 
 export interface ServiceContract<N extends string = string, S extends ServiceShape = ServiceShape> {
@@ -131,9 +139,23 @@ export function service<const N extends string, const S extends ServiceShape>(na
   return Object.freeze({ kind: 'service', name, queries, commands, events, operations }) as unknown as ServiceContract<N, S>;
 }
 
-/** The function a provider writes for an operation. */
+/**
+ * The function a provider writes for an operation, by its `stream` shape (on transports that stream: gRPC):
+ * - unary: `(input, ctx) => Promise<output>`;
+ * - `server`: `(input, ctx) => AsyncIterable<output>` (an async generator; a promise of one also works).
+ *   The transport pulls items as the network takes them (backpressure), and `ctx.cancel` fires when the
+ *   caller goes away or the deadline passes; the iterator's `return()` is called then, so `finally` runs;
+ * - `client`: `(inputs: AsyncIterable<input>, ctx) => Promise<output>`: each input is validated as it arrives;
+ * - `bidi`: `(inputs: AsyncIterable<input>, ctx) => AsyncIterable<output>`.
+ */
 export type OperationHandler<Op> = Op extends OperationBase<any, infer I, infer O>
-  ? (input: Infer<I>, ctx: Context) => Promise<Infer<O>>
+  ? Op extends { readonly stream: 'server' }
+    ? (input: Infer<I>, ctx: Context) => AsyncIterable<Infer<O>> | Promise<AsyncIterable<Infer<O>>>
+    : Op extends { readonly stream: 'client' }
+      ? (inputs: AsyncIterable<Infer<I>>, ctx: Context) => Promise<Infer<O>>
+      : Op extends { readonly stream: 'bidi' }
+        ? (inputs: AsyncIterable<Infer<I>>, ctx: Context) => AsyncIterable<Infer<O>> | Promise<AsyncIterable<Infer<O>>>
+        : (input: Infer<I>, ctx: Context) => Promise<Infer<O>>
   : never;
 
 /** What a provider passes to `implement`: one handler per query and command. */
@@ -162,8 +184,23 @@ export interface CallOptions {
   readonly metadata?: Readonly<Record<string, string>>;
 }
 
+/**
+ * What a consumer calls, by the operation's `stream` shape. A streaming call's promise settles when the call
+ * is established (the server accepted it and sent its response headers) or refused, so client policies
+ * (retry, breaker) act on establishing the stream; the deadline and `ctx.cancel` still bound the whole
+ * stream. Breaking out of a `for await` over a response stream cancels the call.
+ * - `server`: `(input) => Promise<AsyncIterable<output>>`;
+ * - `client`: `(inputs: AsyncIterable<input> | Iterable<input>) => Promise<output>`;
+ * - `bidi`: `(inputs) => Promise<AsyncIterable<output>>`; inputs are sent as the server reads them.
+ */
 export type ClientMethod<Op> = Op extends OperationBase<any, infer I, infer O>
-  ? (input: Infer<I>, options?: CallOptions) => Promise<Infer<O>>
+  ? Op extends { readonly stream: 'server' }
+    ? (input: Infer<I>, options?: CallOptions) => Promise<AsyncIterable<Infer<O>>>
+    : Op extends { readonly stream: 'client' }
+      ? (inputs: AsyncIterable<Infer<I>> | Iterable<Infer<I>>, options?: CallOptions) => Promise<Infer<O>>
+      : Op extends { readonly stream: 'bidi' }
+        ? (inputs: AsyncIterable<Infer<I>> | Iterable<Infer<I>>, options?: CallOptions) => Promise<AsyncIterable<Infer<O>>>
+        : (input: Infer<I>, options?: CallOptions) => Promise<Infer<O>>
   : never;
 
 /** The payload type of an event. */
