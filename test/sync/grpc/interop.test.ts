@@ -45,7 +45,7 @@ describe('grpc-js client → Courier server', () => {
     const md = new grpcJs.Metadata();
     md.set('courier-correlation-id', 'js-corr');
     const reply = await new Promise<any>((resolve, reject) =>
-      client.Stock({ sku: 'ABC-1' }, md, { deadline: Date.now() + 5000 }, (e: unknown, r: unknown) => (e ? reject(e) : resolve(r))),
+      client.Stock({ sku: 'ABC-1' }, md, { deadline: Date.now() + 5000 }, (e: Error | null, r: unknown) => (e ? reject(e) : resolve(r))),
     );
     expect(reply).toMatchObject({ sku: 'ABC-1', qty: 7, corr: 'js-corr' });
     expect(seen.ctx!.deadline).toBeDefined();
