@@ -59,7 +59,11 @@ async function drive(call: () => Promise<unknown>, concurrency: number, ms: numb
   const start = process.hrtime.bigint();
   const stopAt = start + BigInt(ms) * 1_000_000n;
   const loop = async () => {
-    while (process.hrtime.bigint() < stopAt) count += (await call()) as number;
+    while (process.hrtime.bigint() < stopAt) {
+      // Not `count += await call()`: that reads `count` before the await, and concurrent loops overwrite each other.
+      const n = (await call()) as number;
+      count += n;
+    }
   };
   await Promise.all(Array.from({ length: concurrency }, loop));
   return count / (Number(process.hrtime.bigint() - start) / 1e9);
@@ -94,7 +98,7 @@ export const suite: Suite = {
     const ms = quick ? 700 : 2500;
     const rounds = quick ? 3 : 5;
     const shipped = await buildShipped();
-    const pin = hasTaskset();
+    const pin = process.env['COURIER_BENCH_NO_PIN'] === undefined && hasTaskset();
     const protoPath = join(mkdtempSync(join(tmpdir(), 'courier-grpc-bench-')), 'shop.proto');
     const nodeArgs = ['--input-type=module', '-e', CHILD, shipped.root, protoPath];
     let child: ChildProcess | undefined;
