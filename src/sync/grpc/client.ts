@@ -188,8 +188,14 @@ export class GrpcClientTransport implements ClientTransport {
   }
 
   private request(method: ClientMethod, ctx: Context): { stream: ClientHttp2Stream; session: Session } {
+    let headers: Readonly<Record<string, string>>;
+    try {
+      headers = this.headersFor(method, ctx);
+    } catch (error) {
+      throw new LocalError(error); // the call's own fault (a bad header value), not the connection's
+    }
     const session = this.session();
-    const stream = session.session.request(this.headersFor(method, ctx), { endStream: false });
+    const stream = session.session.request(headers, { endStream: false });
     return { stream, session };
   }
 
@@ -291,7 +297,13 @@ function outcomeError(out: Outcome, text: string): CourierError {
   return errorOfStatus(Number.isInteger(status) ? status : 2, decodeGrpcMessage(out.grpcMessage), out.courierError);
 }
 
-function connectionError(error: unknown, replayable: boolean): UnavailableError {
+/** Wraps an error of the call itself, so it is not reported as a connection failure. */
+class LocalError {
+  constructor(readonly error: unknown) {}
+}
+
+function connectionError(error: unknown, replayable: boolean): unknown {
+  if (error instanceof LocalError) return error.error;
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
   const message = error instanceof Error ? error.message : String(error);
   return new UnavailableError(`gRPC call failed: ${message}${code ? ` (${code})` : ''}`, { cause: error, retryable: replayable });

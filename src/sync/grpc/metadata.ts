@@ -52,7 +52,7 @@ export function addContextMetadata(out: Record<string, string>, ctx: Context, no
   if (ctx.correlationId !== undefined) out[HEADER.correlation] = ctx.correlationId;
   if (ctx.causationId !== undefined) out[HEADER.causation] = ctx.causationId;
   if (ctx.attempt !== 1) out[HEADER.attempt] = String(ctx.attempt);
-  if (ctx.idempotencyKey !== undefined) out[HEADER.idempotencyKey] = ctx.idempotencyKey;
+  if (ctx.idempotencyKey !== undefined) out[HEADER.idempotencyKey] = checkedKey(ctx.idempotencyKey);
   for (const _ in ctx.metadata) {
     out[HEADER.baggage] = formatBaggage(ctx.metadata);
     break;
@@ -99,6 +99,18 @@ export function formatGrpcTimeout(ms: number): string {
   const seconds = Math.ceil(whole / 1000);
   if (seconds <= 99_999_999) return `${seconds}S`;
   return `${Math.min(99_999_999, Math.ceil(seconds / 3600))}H`;
+}
+
+/** An idempotency key must survive HTTP/2 header encoding unchanged: printable ASCII, not quotes or backslashes. */
+function checkedKey(key: string): string {
+  for (let i = 0; i < key.length; i++) {
+    const c = key.charCodeAt(i);
+    if (c < 0x20 || c > 0x7e || c === 0x22 || c === 0x5c) {
+      throw new BadRequestError('invalid-idempotency-key', 'an idempotency key must be printable ASCII without quotes or backslashes');
+    }
+  }
+  if (key.length === 0) throw new BadRequestError('invalid-idempotency-key', 'an idempotency key must not be empty');
+  return key;
 }
 
 function idHeader(value: string | string[] | undefined): string | undefined {
