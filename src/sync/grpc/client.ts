@@ -298,8 +298,10 @@ function outcomeError(out: Outcome, text: string): CourierError {
 }
 
 /** Wraps an error of the call itself, so it is not reported as a connection failure. */
-class LocalError {
-  constructor(readonly error: unknown) {}
+class LocalError extends Error {
+  constructor(readonly error: unknown) {
+    super('local call error');
+  }
 }
 
 function connectionError(error: unknown, replayable: boolean): unknown {
