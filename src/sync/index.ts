@@ -1,6 +1,7 @@
 /**
  * Synchronous transports: the `Transport` abstraction, the shared server pipeline, the wire error registry
- * and the transport-level errors. The transports themselves are `courier/http`, `courier/grpc` and `courier/inproc`.
+ * and the transport-level errors (`courier/sync`). The transports themselves are `courier/http`, `courier/grpc`,
+ * `courier/ws` and `courier/inproc`.
  */
 export * from './transport.js';
 export * from './errors.js';
