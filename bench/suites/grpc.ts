@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { median } from '../lib/measure.js';
-import { type BenchResult, type Suite, rateRatio, round } from '../lib/suite.js';
+import { type BenchResult, type Suite, costRatio, rateRatio, round } from '../lib/suite.js';
 import { buildShipped } from './http.js';
 
 const CHILD = `
@@ -50,11 +50,20 @@ js.addService(Svc.service, {
   Ticks: (call) => { for (let i = 0; i < call.request.n; i++) call.write({ i, sku: 'ABC-1001' }); call.end(); },
 });
 const jsPort = await new Promise((res, rej) => js.bindAsync('127.0.0.1:0', grpcJs.ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))));
-process.send({ grpc: g.address, http: h.url, js: '127.0.0.1:' + jsPort });
+process.on('message', (m) => { if (m === 'cpu') { const c = process.cpuUsage(); process.send({ cpu: c.user + c.system }); } });
 process.on('disconnect', () => process.exit(0));
+process.on('SIGTERM', () => process.exit(0)); // a clean exit, so that --cpu-prof writes its profile
+process.send({ grpc: g.address, http: h.url, js: '127.0.0.1:' + jsPort });
 `;
 
-async function drive(call: () => Promise<unknown>, concurrency: number, ms: number): Promise<number> {
+interface Sample {
+  readonly rate: number;
+  /** CPU µs (user + system) per call (per message for streams) of this process and of the servers' process. */
+  readonly clientCpu: number;
+  readonly serverCpu: number;
+}
+
+async function drive(call: () => Promise<unknown>, concurrency: number, ms: number): Promise<{ count: number; seconds: number }> {
   let count = 0;
   const start = process.hrtime.bigint();
   const stopAt = start + BigInt(ms) * 1_000_000n;
@@ -66,19 +75,32 @@ async function drive(call: () => Promise<unknown>, concurrency: number, ms: numb
     }
   };
   await Promise.all(Array.from({ length: concurrency }, loop));
-  return count / (Number(process.hrtime.bigint() - start) / 1e9);
+  return { count, seconds: Number(process.hrtime.bigint() - start) / 1e9 };
 }
 
-async function interleave<K extends string>(names: readonly K[], rounds: number, one: (k: K) => Promise<number>): Promise<Record<K, number>> {
-  const samples = new Map<K, number[]>(names.map((n) => [n, []]));
+async function measure(call: () => Promise<unknown>, concurrency: number, ms: number, serverCpu: () => Promise<number>): Promise<Sample> {
+  const server0 = await serverCpu();
+  const client0 = process.cpuUsage();
+  const { count, seconds } = await drive(call, concurrency, ms);
+  const client = process.cpuUsage(client0);
+  const server1 = await serverCpu();
+  return { rate: count / seconds, clientCpu: (client.user + client.system) / count, serverCpu: (server1 - server0) / count };
+}
+
+type Medians = { rate: number; clientCpu: number; serverCpu: number };
+
+async function interleave<K extends string>(names: readonly K[], rounds: number, one: (k: K) => Promise<Sample>): Promise<Record<K, Medians>> {
+  const samples = new Map<K, Sample[]>(names.map((n) => [n, []]));
   for (let r = 0; r < rounds; r++) {
     for (let k = 0; k < names.length; k++) {
-      const name = names[(r + k) % names.length]!;
+      const name = names[(r + k) % names.length]!; // rotate who goes first
       samples.get(name)!.push(await one(name));
     }
   }
-  const out = {} as Record<K, number>;
-  for (const [name, s] of samples) out[name] = median(s);
+  const out = {} as Record<K, Medians>;
+  for (const [name, s] of samples) {
+    out[name] = { rate: median(s.map((x) => x.rate)), clientCpu: median(s.map((x) => x.clientCpu)), serverCpu: median(s.map((x) => x.serverCpu)) };
+  }
   return out;
 }
 
@@ -94,13 +116,19 @@ function hasTaskset(): boolean {
 export const suite: Suite = {
   name: 'grpc',
   description: 'Courier gRPC (own node:http2 path + protobuf codec) vs @grpc/grpc-js vs Courier HTTP/1.1 JSON',
-  async run({ quick }) {
-    const ms = quick ? 700 : 2500;
-    const rounds = quick ? 3 : 5;
+  async run({ quick, args }) {
+    // Extra arguments: --rounds=N, --ms=N (per round), --concurrency=1,64, --no-stream.
+    const arg = (name: string): string | undefined => args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+    const ms = Number(arg('ms') ?? (quick ? 700 : 2500));
+    const rounds = Number(arg('rounds') ?? (quick ? 5 : 7));
+    const concurrencies = (arg('concurrency') ?? '1,64').split(',').map(Number);
+    const streaming = !args.includes('--no-stream');
     const shipped = await buildShipped();
     const pin = process.env['COURIER_BENCH_NO_PIN'] === undefined && hasTaskset();
     const protoPath = join(mkdtempSync(join(tmpdir(), 'courier-grpc-bench-')), 'shop.proto');
-    const nodeArgs = ['--input-type=module', '-e', CHILD, shipped.root, protoPath];
+    // COURIER_BENCH_CHILD_NODE_ARGS adds Node flags to the servers' process (e.g. `--cpu-prof`).
+    const childNodeArgs = (process.env['COURIER_BENCH_CHILD_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
+    const nodeArgs = [...childNodeArgs, '--input-type=module', '-e', CHILD, shipped.root, protoPath];
     let child: ChildProcess | undefined;
     try {
       if (pin) execFileSync('taskset', ['-a', '-p', '-c', '1', String(process.pid)], { stdio: 'ignore' });
@@ -159,44 +187,62 @@ export const suite: Suite = {
             call.on('error', reject);
           }),
       } as const;
+      const serverCpu = () =>
+        new Promise<number>((resolve) => {
+          child!.once('message', (m: any) => resolve(m.cpu as number));
+          child!.send('cpu');
+        });
+      const cpuNote = (m: Record<string, Medians>, names: readonly string[]) =>
+        `CPU µs/call client+server: ${names.map((n) => `${n} ${round(m[n]!.clientCpu, 1)}+${round(m[n]!.serverCpu, 1)}`).join(', ')}`;
       const results: BenchResult[] = [];
       const names = ['courier_grpc', 'grpc_js', 'courier_http'] as const;
-      for (const concurrency of [1, 64]) {
+      for (const concurrency of concurrencies) {
         for (const n of names) await drive(unary[n], concurrency, 300); // warm up
-        const m = await interleave(names, rounds, (n) => drive(unary[n], concurrency, ms));
+        const m = await interleave(names, rounds, (n) => measure(unary[n], concurrency, ms, serverCpu));
         results.push(
           {
             name: `unary place (1.3 KB order), ${concurrency} in flight`,
-            value: round(m.courier_grpc, 0),
+            value: round(m.courier_grpc.rate, 0),
             unit: 'calls/s',
             anchor: '@grpc/grpc-js client + server',
-            anchorValue: round(m.grpc_js, 0),
-            ratio: rateRatio(m.courier_grpc, m.grpc_js),
+            anchorValue: round(m.grpc_js.rate, 0),
+            ratio: rateRatio(m.courier_grpc.rate, m.grpc_js.rate),
             note: concurrency === 64 ? 'target ≥ 2×' : '',
           },
           {
             name: `unary place vs Courier HTTP/1.1 JSON, ${concurrency} in flight`,
-            value: round(m.courier_grpc, 0),
+            value: round(m.courier_grpc.rate, 0),
             unit: 'calls/s',
             anchor: 'Courier HTTP/1.1 (fastify + undici)',
-            anchorValue: round(m.courier_http, 0),
-            ratio: rateRatio(m.courier_grpc, m.courier_http),
-            note: concurrency === 64 ? 'target ≥ 1×' : '',
+            anchorValue: round(m.courier_http.rate, 0),
+            ratio: rateRatio(m.courier_grpc.rate, m.courier_http.rate),
+            note: `${concurrency === 64 ? 'target ≥ 1×; ' : ''}${cpuNote(m, names)}`,
+          },
+          {
+            name: `unary CPU per call (client + server) vs Courier HTTP/1.1, ${concurrency} in flight`,
+            value: round(m.courier_grpc.clientCpu + m.courier_grpc.serverCpu, 1),
+            unit: 'µs',
+            anchor: 'Courier HTTP/1.1 (fastify + undici)',
+            anchorValue: round(m.courier_http.clientCpu + m.courier_http.serverCpu, 1),
+            ratio: costRatio(m.courier_grpc.clientCpu + m.courier_grpc.serverCpu, m.courier_http.clientCpu + m.courier_http.serverCpu),
+            note: 'both processes, user + system',
           },
         );
       }
-      const sNames = ['courier_grpc', 'grpc_js'] as const;
-      for (const n of sNames) await drive(stream[n], 8, 300);
-      const s = await interleave(sNames, rounds, (n) => drive(stream[n], 8, ms));
-      results.push({
-        name: `server streaming (${N}-message streams, 8 in flight)`,
-        value: round(s.courier_grpc, 0),
-        unit: 'msg/s',
-        anchor: '@grpc/grpc-js',
-        anchorValue: round(s.grpc_js, 0),
-        ratio: rateRatio(s.courier_grpc, s.grpc_js),
-        note: pin ? '' : 'taskset missing: not pinned',
-      });
+      if (streaming) {
+        const sNames = ['courier_grpc', 'grpc_js'] as const;
+        for (const n of sNames) await drive(stream[n], 8, 300);
+        const s = await interleave(sNames, rounds, (n) => measure(stream[n], 8, ms, serverCpu));
+        results.push({
+          name: `server streaming (${N}-message streams, 8 in flight)`,
+          value: round(s.courier_grpc.rate, 0),
+          unit: 'msg/s',
+          anchor: '@grpc/grpc-js',
+          anchorValue: round(s.grpc_js.rate, 0),
+          ratio: rateRatio(s.courier_grpc.rate, s.grpc_js.rate),
+          note: pin ? '' : 'taskset missing: not pinned',
+        });
+      }
       jsClient.close();
       await cg.close();
       await ch.close();

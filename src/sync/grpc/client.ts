@@ -17,7 +17,7 @@ import { errorForBareStatus } from '../error-registry.js';
 import { BadResponseError, UnavailableError } from '../errors.js';
 import { type ClientOptions, type ClientTransport, createClient } from '../transport.js';
 import { type MessageCodec, messageCodec } from './codec.js';
-import { FrameReader } from './framing.js';
+import { FRAME_HEADER_BYTES, FrameReader } from './framing.js';
 import { MessageQueue } from './message-queue.js';
 import { addContextMetadata, hasContextMetadata } from './metadata.js';
 import { protoMethod, protoService } from './proto-schema.js';
@@ -77,6 +77,8 @@ interface ClientMethod {
 }
 
 const QUEUE_HIGH_WATER = 32;
+/** node:http2 copies request options: one shared object. */
+const REQUEST_OPTIONS = Object.freeze({ endStream: false });
 
 export class GrpcClientTransport implements ClientTransport {
   readonly name = 'grpc';
@@ -195,7 +197,7 @@ export class GrpcClientTransport implements ClientTransport {
       throw new LocalError(error); // the call's own fault (a bad header value), not the connection's
     }
     const session = this.session();
-    const stream = session.session.request(headers, { endStream: false });
+    const stream = session.session.request(headers, REQUEST_OPTIONS);
     return { stream, session };
   }
 
@@ -319,35 +321,61 @@ function closedWithoutStatus(stream: ClientHttp2Stream, session: Session, respon
   return new UnavailableError(`gRPC stream closed without a status${code ? ` (RST_STREAM ${code})` : ''}`, { retryable: notSent || replayable });
 }
 
-/** One unary call: collects the response message and the status, settles the promise once. */
+/** Per-stream listeners shared by every unary call: the exchange is found on the stream, no closures per call. */
+const EXCHANGE = Symbol('courier.unaryExchange');
+type ExchangeStream = ClientHttp2Stream & { [EXCHANGE]?: UnaryExchange };
+
+function exchangeResponse(this: ExchangeStream, headers: IncomingHttpHeaders & IncomingHttpStatusHeader): void {
+  this[EXCHANGE]!.onHeaders(headers);
+}
+
+function exchangeData(this: ExchangeStream, chunk: Buffer): void {
+  this[EXCHANGE]!.onData(chunk);
+}
+
+function exchangeTrailers(this: ExchangeStream, headers: IncomingHttpHeaders): void {
+  this[EXCHANGE]!.onTrailers(headers);
+}
+
+function exchangeClose(this: ExchangeStream): void {
+  this[EXCHANGE]!.finish();
+}
+
+function exchangeError(this: ExchangeStream, error: Error): void {
+  this[EXCHANGE]!.onError(error);
+}
+
+/**
+ * One unary call: collects the response message and the status, settles the promise once. It settles as
+ * soon as the OK trailers arrive with the one message read (not at 'end' or 'close', which come later);
+ * anything else is decided at 'close'. The response message is decoded straight from its DATA chunk when it
+ * arrives whole (the common case); a `FrameReader` is made only for a split message.
+ */
 class UnaryExchange {
   private readonly outcome: Outcome = { httpStatus: 0, grpcStatus: undefined, grpcMessage: undefined, courierError: undefined };
   private message: unknown = undefined;
   private messages = 0;
   private failure: unknown = undefined;
   private settled = false;
-  private readonly reader: FrameReader;
+  private reader: FrameReader | undefined;
   private readonly unsubscribe: (() => void) | undefined;
 
   constructor(
     private readonly stream: ClientHttp2Stream,
     private readonly session: Session,
     private readonly codec: MessageCodec,
-    maxBytes: number,
+    private readonly maxBytes: number,
     private readonly replayable: boolean,
     cancel: CancelToken,
     private readonly resolve: (value: unknown) => void,
     private readonly reject: (reason: unknown) => void,
   ) {
-    this.reader = new FrameReader(maxBytes, (bytes) => {
-      if (++this.messages === 1) this.message = this.codec.decode(bytes);
-    });
-    stream.on('response', (headers) => this.onHeaders(headers));
-    stream.on('data', (chunk: Buffer) => this.onData(chunk));
-    stream.on('trailers', (headers) => readStatus(this.outcome, headers));
-    stream.on('end', () => this.finish());
-    stream.on('close', () => this.finish());
-    stream.on('error', (error) => this.fail(connectionError(error, this.replayable || (!session.connected && this.outcome.httpStatus === 0))));
+    (stream as ExchangeStream)[EXCHANGE] = this;
+    stream.on('response', exchangeResponse);
+    stream.on('data', exchangeData);
+    stream.on('trailers', exchangeTrailers);
+    stream.on('close', exchangeClose);
+    stream.on('error', exchangeError);
     this.unsubscribe =
       cancel === CancelToken.never
         ? undefined
@@ -357,28 +385,51 @@ class UnaryExchange {
           });
   }
 
-  private onHeaders(headers: IncomingHttpHeaders & IncomingHttpStatusHeader): void {
+  onHeaders(headers: IncomingHttpHeaders & IncomingHttpStatusHeader): void {
     this.outcome.httpStatus = headers[':status'] ?? 0;
     readStatus(this.outcome, headers);
   }
 
-  private onData(chunk: Buffer): void {
+  onTrailers(headers: IncomingHttpHeaders): void {
+    readStatus(this.outcome, headers);
+    // The usual end of a call: DATA was delivered before the trailers. Anything unusual waits for 'close'.
+    if (this.outcome.grpcStatus === '0' && this.failure === undefined && this.messages === 1 && (this.reader === undefined || !this.reader.incomplete)) {
+      this.finish();
+    }
+  }
+
+  onError(error: Error): void {
+    this.fail(connectionError(error, this.replayable || (!this.session.connected && this.outcome.httpStatus === 0)));
+  }
+
+  onData(chunk: Buffer): void {
     if (this.failure !== undefined || this.settled) return;
     try {
-      this.reader.push(chunk);
+      if (this.reader === undefined && this.messages === 0 && chunk.length >= FRAME_HEADER_BYTES && chunk[0] === 0) {
+        const length = chunk.readUInt32BE(1);
+        if (length + FRAME_HEADER_BYTES === chunk.length && length <= this.maxBytes) {
+          this.messages = 1;
+          this.message = this.codec.decode(chunk, FRAME_HEADER_BYTES, chunk.length);
+          return;
+        }
+      }
+      (this.reader ??= new FrameReader(this.maxBytes, (bytes) => {
+        if (++this.messages === 1) this.message = this.codec.decode(bytes);
+      })).push(chunk);
     } catch (error) {
       this.failure = error instanceof CourierError && error.code === 'MESSAGE_TOO_LARGE' ? error : badResponse(error);
       if (!this.stream.destroyed) this.stream.close(constants.NGHTTP2_CANCEL);
     }
   }
 
-  private finish(): void {
+  finish(): void {
     if (this.settled) return;
     const out = this.outcome;
     if (this.failure !== undefined) return this.fail(this.failure);
-    if (out.grpcStatus === undefined && !this.stream.closed && !this.stream.destroyed) return; // 'end' before 'trailers': wait for close
     if (out.grpcStatus === '0') {
-      if (this.messages !== 1 || this.reader.incomplete) return this.fail(new BadResponseError(`unary response carried ${this.messages} messages`));
+      if (this.messages !== 1 || (this.reader !== undefined && this.reader.incomplete)) {
+        return this.fail(new BadResponseError(`unary response carried ${this.messages} messages`));
+      }
       this.settled = true;
       this.unsubscribe?.();
       this.resolve(this.message);

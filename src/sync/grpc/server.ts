@@ -16,7 +16,7 @@ import { BadRequestError, InternalError, NotFoundError } from '../errors.js';
 import { ServedOperation, ServerRuntime, type ServerRuntimeOptions } from '../served-operation.js';
 import type { ServeOptions, ServerTransport } from '../transport.js';
 import { type MessageCodec, messageCodec } from './codec.js';
-import { FrameReader } from './framing.js';
+import { FRAME_HEADER_BYTES, FrameReader } from './framing.js';
 import { MessageQueue } from './message-queue.js';
 import { contextFromMetadata } from './metadata.js';
 import { type ProtoService, protoService } from './proto-schema.js';
@@ -256,48 +256,26 @@ export class GrpcServer implements ServerTransport<GrpcServeOptions> {
   // ------------------------------------------------------------------------------------------- unary
 
   private unary(stream: ServerHttp2Stream, method: ServerMethod, ctx: Context, cancel: CancelSource): void {
-    let input: unknown = undefined;
-    let messages = 0;
-    let state = 0; // 0 reading, 1 running, 2 answered
-    const reader = new FrameReader(this.maxMessageBytes, (message) => {
-      if (++messages > 1) throw new BadRequestError('malformed-body', 'a unary call carries exactly one message');
-      input = method.request.decode(message);
-    });
-    stream.on('data', (chunk: Buffer) => {
-      if (state !== 0) return;
-      try {
-        reader.push(chunk);
-      } catch (error) {
-        state = 2;
-        this.fail(stream, error, method.fullName);
-      }
-    });
-    stream.on('end', () => {
-      if (state !== 0) return;
-      state = 1;
-      if (messages !== 1 || reader.incomplete) {
-        state = 2;
-        this.fail(stream, new BadRequestError('malformed-body', 'a unary call carries exactly one message'), method.fullName);
-        return;
-      }
-      method.unary!.run(input, ctx).then(
-        (output) => {
-          state = 2;
-          this.answer(stream, method, output);
-        },
-        (error: unknown) => {
-          state = 2;
-          this.fail(stream, error, method.fullName);
-        },
-      );
-    });
-    stream.on('close', () => {
-      // The client cancelled (RST_STREAM), its deadline passed on its side, or the connection went away.
-      if (state !== 2) {
-        state = 2;
-        cancel.cancel(new CancelledError('the client cancelled the call'));
-      }
-    });
+    new UnaryCall(this, stream, method, ctx, cancel);
+  }
+
+  /** @internal The decoded input of a unary call is in: run it and answer. */
+  runUnary(call: UnaryCall, input: unknown): void {
+    call.method.unary!.run(input, call.ctx).then(
+      (output) => {
+        call.state = ANSWERED;
+        this.answer(call.stream, call.method, output);
+      },
+      (error: unknown) => {
+        call.state = ANSWERED;
+        this.fail(call.stream, error, call.method.fullName);
+      },
+    );
+  }
+
+  /** @internal */
+  get maxMessage(): number {
+    return this.maxMessageBytes;
   }
 
   private answer(stream: ServerHttp2Stream, method: ServerMethod, output: unknown): void {
@@ -310,7 +288,8 @@ export class GrpcServer implements ServerTransport<GrpcServeOptions> {
       return;
     }
     stream.respond(RESPONSE_HEADERS, RESPOND_STREAMING);
-    stream.once('wantTrailers', () => stream.sendTrailers(OK_TRAILERS));
+    // 'wantTrailers' is emitted once per stream: a shared listener, no closure or once-wrapper per call.
+    stream.on('wantTrailers', sendOkTrailers);
     stream.end(frame);
   }
 
@@ -413,6 +392,91 @@ export class GrpcServer implements ServerTransport<GrpcServeOptions> {
   /** @internal */
   answerStream(stream: ServerHttp2Stream, method: ServerMethod, output: unknown): void {
     this.answer(stream, method, output);
+  }
+}
+
+const READING = 0;
+const RUNNING = 1;
+const ANSWERED = 2;
+
+function sendOkTrailers(this: ServerHttp2Stream): void {
+  if (!this.destroyed) this.sendTrailers(OK_TRAILERS);
+}
+
+/** Per-stream listeners shared by every unary call: the call is found on the stream, so no closures per call. */
+const UNARY = Symbol('courier.unaryCall');
+type UnaryStream = ServerHttp2Stream & { [UNARY]?: UnaryCall };
+
+function unaryData(this: UnaryStream, chunk: Buffer): void {
+  this[UNARY]!.data(chunk);
+}
+
+function unaryEnd(this: UnaryStream): void {
+  this[UNARY]!.end();
+}
+
+function unaryClose(this: UnaryStream): void {
+  const call = this[UNARY]!;
+  // The client cancelled (RST_STREAM), its deadline passed on its side, or the connection went away.
+  if (call.state !== ANSWERED) {
+    call.state = ANSWERED;
+    call.cancel.cancel(new CancelledError('the client cancelled the call'));
+  }
+}
+
+/**
+ * One unary call on the server. The request is one message, almost always in one DATA chunk: it is decoded
+ * straight from that chunk; a `FrameReader` is made only when the message is split or more bytes follow.
+ */
+class UnaryCall {
+  state = READING;
+  private input: unknown = undefined;
+  private messages = 0;
+  private reader: FrameReader | undefined;
+
+  constructor(
+    private readonly owner: GrpcServer,
+    readonly stream: ServerHttp2Stream,
+    readonly method: ServerMethod,
+    readonly ctx: Context,
+    readonly cancel: CancelSource,
+  ) {
+    (stream as UnaryStream)[UNARY] = this;
+    stream.on('data', unaryData);
+    stream.on('end', unaryEnd);
+    stream.on('close', unaryClose);
+  }
+
+  data(chunk: Buffer): void {
+    if (this.state !== READING) return;
+    try {
+      if (this.reader === undefined && this.messages === 0 && chunk.length >= FRAME_HEADER_BYTES && chunk[0] === 0) {
+        const length = chunk.readUInt32BE(1);
+        if (length + FRAME_HEADER_BYTES === chunk.length && length <= this.owner.maxMessage) {
+          this.messages = 1;
+          this.input = this.method.request.decode(chunk, FRAME_HEADER_BYTES, chunk.length);
+          return;
+        }
+      }
+      (this.reader ??= new FrameReader(this.owner.maxMessage, (message) => {
+        if (++this.messages > 1) throw new BadRequestError('malformed-body', 'a unary call carries exactly one message');
+        this.input = this.method.request.decode(message);
+      })).push(chunk);
+    } catch (error) {
+      this.state = ANSWERED;
+      this.owner.failStream(this.stream, error, this.method.fullName);
+    }
+  }
+
+  end(): void {
+    if (this.state !== READING) return;
+    this.state = RUNNING;
+    if (this.messages !== 1 || (this.reader !== undefined && this.reader.incomplete)) {
+      this.state = ANSWERED;
+      this.owner.failStream(this.stream, new BadRequestError('malformed-body', 'a unary call carries exactly one message'), this.method.fullName);
+      return;
+    }
+    this.owner.runUnary(this, this.input);
   }
 }
 
