@@ -7,7 +7,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Delivery } from '../../src/async/broker.js';
 import { MessageTooLargeError } from '../../src/core/errors.js';
-import { redisBroker, redisFeatures, type RedisBroker } from '../../src/async/redis/index.js';
+import { redisBroker, redisFeatures, sequenceToId, type RedisBroker } from '../../src/async/redis/index.js';
 import { FakeClock } from '../../src/testing/fake-clock.js';
 import { runBrokerConformance } from '../../src/testing/index.js';
 import { brokerTarget, unique } from './support/env.js';
@@ -224,6 +224,47 @@ describe.skipIf(!target.available)('redis adapter', () => {
     await until(async () => (await raw.xlen(topic)) === 0, 'stream trimmed');
     await sub.close();
     await trimming.close();
+  });
+
+  it('batched publishes each resolve with their own entry, and one failing XADD fails only its own publish', async () => {
+    const good = unique('r-batch');
+    const bad = unique('r-batch-bad');
+    await raw.set(bad, 'not a stream');
+    const many = Array.from({ length: 2500 }, (_, i) => broker.publish(i % 2 === 0 ? good : `${good}-b`, msg(`m${i}`)));
+    const wrong = broker.publish(bad, msg('wrong'));
+    const receipts = await Promise.all(many);
+    await expect(wrong).rejects.toThrow(/WRONGTYPE/);
+    expect(new Set(receipts.filter((_, i) => i % 2 === 0).map((r) => String(r.sequence))).size).toBe(1250);
+    const entries = (await raw.call('XRANGE', good, '-', '+')) as Array<[string, string[]]>;
+    expect(entries.length).toBe(1250);
+    // Each receipt names its own entry: the entry at that sequence carries that message's id.
+    const byId = new Map(entries.map(([, f]) => [f[1], f] as const));
+    expect(byId.get('m0')).toEqual(['id', 'm0', 'h:ce-type', 'test', 'h:ce-source', '/t', 'body', 'body-m0']);
+    expect(receipts[2]!.id).toBe('m2');
+    const [at] = (await raw.call('XRANGE', good, sequenceToId(receipts[2]!.sequence!), '+', 'COUNT', 1)) as Array<[string, string[]]>;
+    expect(at![1][1]).toBe('m2');
+    await raw.del(bad, `${good}-b`);
+  });
+
+  it('caps a stream with maxLen through the batched XADD', async () => {
+    const capped = redisBroker({ url: target.url, maxLen: 10, retention: 'none' });
+    const topic = unique('r-maxlen');
+    await Promise.all(Array.from({ length: 500 }, (_, i) => capped.publish(topic, msg(`c${i}`))));
+    const length = Number(await raw.xlen(topic));
+    expect(length).toBeLessThan(500);
+    expect(length).toBeGreaterThanOrEqual(10);
+    await capped.close();
+  });
+
+  it('publishes a message with more fields than one script call unpacks', async () => {
+    const topic = unique('r-wide');
+    const headers: Record<string, string> = {};
+    for (let i = 0; i < 2500; i++) headers[`x-h${i}`] = String(i);
+    const receipt = await broker.publish(topic, { id: 'wide', headers, body: bytes('w') });
+    const entries = (await raw.call('XRANGE', topic, '-', '+')) as Array<[string, string[]]>;
+    expect(entries.length).toBe(1);
+    expect(entries[0]![1].length).toBe(2 * (2500 + 2));
+    expect(receipt.sequence).toBeTypeOf('bigint');
   });
 
   it('rejects a body over maxMessageBytes', async () => {

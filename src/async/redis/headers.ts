@@ -38,15 +38,45 @@ export interface EntryContent {
 export function fromFields(entryId: string, fields: readonly Buffer[]): EntryContent {
   let id: string | undefined;
   let key: string | undefined;
-  let body: Uint8Array = new Uint8Array(0);
+  let body: Uint8Array = EMPTY;
   const headers: Record<string, string> = {};
   for (let i = 0; i + 1 < fields.length; i += 2) {
-    const name = fields[i]!.toString();
+    const name = fields[i]!;
     const value = fields[i + 1]!;
-    if (name === BODY_FIELD) body = value;
-    else if (name === ID_FIELD) id = value.toString();
-    else if (name === KEY_FIELD) key = value.toString();
-    else if (name.startsWith(HEADER_FIELD_PREFIX)) setOwn(headers, name.slice(HEADER_FIELD_PREFIX.length), value.toString());
+    // Field names are compared as bytes: only header names are turned into strings.
+    switch (fieldKind(name)) {
+      case BODY:
+        body = value;
+        break;
+      case ID:
+        id = value.toString();
+        break;
+      case KEY:
+        key = value.toString();
+        break;
+      case HEADER:
+        setOwn(headers, name.toString('utf8', HEADER_FIELD_PREFIX.length), value.toString());
+        break;
+      default:
+        break;
+    }
   }
   return { id: id ?? entryId, key, headers, body };
+}
+
+const EMPTY = new Uint8Array(0);
+const OTHER = 0;
+const ID = 1;
+const KEY = 2;
+const BODY = 3;
+const HEADER = 4;
+
+function fieldKind(name: Buffer): number {
+  const n = name.length;
+  const c0 = name[0];
+  if (n === 4 && c0 === 0x62 && name[1] === 0x6f && name[2] === 0x64 && name[3] === 0x79) return BODY; // body
+  if (n === 2 && c0 === 0x69 && name[1] === 0x64) return ID; // id
+  if (n >= 2 && c0 === 0x68 && name[1] === 0x3a) return HEADER; // h:<name>
+  if (n === 3 && c0 === 0x6b && name[1] === 0x65 && name[2] === 0x79) return KEY; // key
+  return OTHER;
 }

@@ -75,6 +75,41 @@ return 1
 `;
 
 /**
+ * XADD a batch of entries in one command (`publish-batcher.ts`). Each XADD runs under `pcall`, so one
+ * failing entry (e.g. a key of the wrong type) fails only its own publish. Returns one reply per entry: the
+ * new entry id, or `{ error message }` (a one-element array) for an entry that failed.
+ * KEYS: the streams, one per entry. ARGV: the number of trim arguments, the trim arguments (e.g. `MAXLEN ~
+ * 1000`), then per entry its number of fields followed by the fields.
+ */
+const APPEND = `
+local ntrim = tonumber(ARGV[1])
+local a = 2 + ntrim
+local out = {}
+for k = 1, #KEYS do
+  local nf = tonumber(ARGV[a])
+  local ok, id
+  if ntrim == 0 then
+    ok, id = pcall(redis.call, 'XADD', KEYS[k], '*', unpack(ARGV, a + 1, a + nf))
+  else
+    local args = {KEYS[k]}
+    for t = 2, 1 + ntrim do args[#args + 1] = ARGV[t] end
+    args[#args + 1] = '*'
+    for f = a + 1, a + nf do args[#args + 1] = ARGV[f] end
+    ok, id = pcall(redis.call, 'XADD', unpack(args))
+  end
+  a = a + 1 + nf
+  if ok then
+    out[k] = id
+  elseif type(id) == 'table' then
+    out[k] = {tostring(id.err)}
+  else
+    out[k] = {tostring(id)}
+  end
+end
+return out
+`;
+
+/**
  * Move scheduled (delayed) publishes that are due into the stream. Returns how many moved.
  * KEYS: stream, schedule. ARGV: now, count, then the XADD trim arguments (possibly none).
  */
@@ -104,12 +139,15 @@ export class LuaScript {
   }
 
   /** EVALSHA, loading the script with EVAL the first time a server does not know it. Replies as Buffers. */
-  async run(redis: Redis, keys: readonly string[], args: ReadonlyArray<string | number>): Promise<unknown> {
+  async run(redis: Redis, keys: readonly string[], args: ReadonlyArray<string | number | Buffer>): Promise<unknown> {
+    // ioredis flattens array arguments (one level, as documented: `sadd('set', [1, 3])`), so long argument
+    // lists are passed without spreading them onto the stack; its typings do not say so, hence the cast.
+    const call = redis.callBuffer.bind(redis) as (command: string, ...args: unknown[]) => Promise<unknown>;
     try {
-      return await redis.callBuffer('EVALSHA', this.sha, keys.length, ...keys, ...args);
+      return await call('EVALSHA', this.sha, keys.length, keys, args);
     } catch (error) {
       if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
-      return redis.callBuffer('EVAL', this.source, keys.length, ...keys, ...args);
+      return call('EVAL', this.source, keys.length, keys, args);
     }
   }
 }
@@ -117,3 +155,4 @@ export class LuaScript {
 export const claimScript = new LuaScript(CLAIM);
 export const ownedScript = new LuaScript(OWNED);
 export const promoteScript = new LuaScript(PROMOTE);
+export const appendScript = new LuaScript(APPEND);

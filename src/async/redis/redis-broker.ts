@@ -46,7 +46,7 @@ import { redisLag } from './lag.js';
 import { PublishBatcher } from './publish-batcher.js';
 import type { RedisBrokerOptions } from './options.js';
 import { trimAcked } from './retention.js';
-import { cursorFor, idToSequence } from './stream-id.js';
+import { cursorFor } from './stream-id.js';
 import { RedisSubscription } from './subscription.js';
 
 export class RedisBroker implements Broker {
@@ -96,24 +96,30 @@ export class RedisBroker implements Broker {
     }
   }
 
-  async publish(topic: string, message: OutgoingMessage): Promise<PublishReceipt> {
-    if (this.closed) throw new ClosedError('redis broker');
-    checkOutgoing(topic, message, this.features.maxMessageBytes);
-    const stream = streamKey(this.prefix, topic);
-    const fields = toFields(message.id, message.key, message.headers ?? {}, message.body);
-    const delayMs = message.delayMs ?? 0;
-    if (delayMs > 0) {
-      const member = `${message.id}:${randomBytes(6).toString('hex')}`;
-      await this.main
-        .multi()
-        .hset(scheduledHashKey(stream, member), ...(fields as [string, string]))
-        .zadd(scheduleKey(stream), this.clock.now() + delayMs, member)
-        .exec()
-        .then(failOnError);
-      return { id: message.id };
+  publish(topic: string, message: OutgoingMessage): Promise<PublishReceipt> {
+    if (this.closed) return Promise.reject(new ClosedError('redis broker'));
+    let stream: string;
+    let fields: Array<string | Buffer>;
+    try {
+      checkOutgoing(topic, message, this.features.maxMessageBytes);
+      stream = streamKey(this.prefix, topic);
+      fields = toFields(message.id, message.key, message.headers ?? {}, message.body);
+    } catch (error) {
+      return Promise.reject(error);
     }
-    const entryId = await this.publisher.add(stream, fields);
-    return { id: message.id, sequence: idToSequence(entryId) };
+    if ((message.delayMs ?? 0) > 0) return this.publishLater(stream, message, fields);
+    return this.publisher.add(stream, fields, message.body.byteLength + 64 * fields.length, message.id);
+  }
+
+  private async publishLater(stream: string, message: OutgoingMessage, fields: Array<string | Buffer>): Promise<PublishReceipt> {
+    const member = `${message.id}:${randomBytes(6).toString('hex')}`;
+    await this.main
+      .multi()
+      .hset(scheduledHashKey(stream, member), ...(fields as [string, string]))
+      .zadd(scheduleKey(stream), this.clock.now() + (message.delayMs ?? 0), member)
+      .exec()
+      .then(failOnError);
+    return { id: message.id };
   }
 
   async subscribe(topic: string, options: SubscribeOptions, handler: DeliveryHandler): Promise<Subscription> {

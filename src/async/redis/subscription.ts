@@ -189,9 +189,9 @@ export class RedisSubscription implements Subscription {
   }
 
   private readonly settlement: Settlement<string> = {
-    ack: async (entryId) => {
+    ack: (entryId) => {
       this.keeper.stop(entryId);
-      await this.acks.ack(entryId);
+      return this.acks.ack(entryId);
     },
     nack: async (entryId, delayMs) => {
       this.keeper.stop(entryId);
