@@ -1,13 +1,15 @@
 /**
  * One puller of a group's durable JetStream consumer. It fetches at most as many messages as it has free
- * prefetch slots (`fetch({ max_messages: free })`, each pull waiting up to `pullExpiresMs`), so the server
- * never hands it more than it may hold.
+ * prefetch slots (`fetch({ max_messages })`, each pull waiting up to `pullExpiresMs`), so the server never
+ * hands it more than it may hold. Pulls overlap (a new one for the slots freed since, once they are a quarter
+ * of the prefetch), the way the client's own `consume()` keeps messages flowing, but bounded by the free
+ * slots rather than by the messages received.
  *
  * Settlement: ack → `ack()`; nack → `nak(delay)`; extend → `working()` (repeated for extensions longer than
  * the ack wait); lease expiry → nothing, JetStream redelivers after its ack wait (equal to the lease);
  * release (close) → `nak()`. The attempt is JetStream's delivery count.
  *
- * Close waits for the open pull to expire (at most `pullExpiresMs`) before giving messages back; see
+ * Close waits for the open pulls to expire (at most `pullExpiresMs`) before giving messages back; see
  * `doClose` for why.
  *
  * Connection loss: the client reconnects by itself; a pull that fails is retried with backoff, and a pull
@@ -59,6 +61,7 @@ export class NatsSubscription implements Subscription {
       settlement: this.settlement,
       onError: ctx.onError,
     });
+    this.renewPullEnded();
   }
 
   get topic(): string {
@@ -94,22 +97,82 @@ export class NatsSubscription implements Subscription {
   private async loop(first: Consumer): Promise<void> {
     let consumer: Consumer | undefined = first;
     let failures = 0;
+    // Pulls overlap: a new one asks for the free slots not already asked for, as soon as that is at least a
+    // quarter of the prefetch (or anything, when no pull is open). So messages keep flowing while earlier
+    // pulls are still being filled, and the messages asked for never exceed the free slots: the server never
+    // hands this consumer more than `prefetch` unsettled messages.
+    const refill = Math.max(1, Math.floor(this.ctx.prefetch / 4));
+    const pulls = new Set<Promise<void>>();
     while (!this.stopping) {
-      await Promise.race([this.dispatcher.waitForSlot(), this.stopped]);
-      const free = this.dispatcher.free;
-      if (this.stopping || free === 0) continue;
-      try {
-        consumer ??= await this.ctx.js.consumers.get(this.ctx.stream, this.ctx.consumer);
-        const batch = await consumer.fetch({ max_messages: free, expires: this.ctx.pullExpiresMs });
-        for await (const m of batch) this.accept(m);
-        failures = 0;
-      } catch (error) {
+      if (this.pullError !== undefined) {
+        const error = this.pullError;
+        this.pullError = undefined;
         if (this.stopping) break;
         this.ctx.onError(error);
         consumer = undefined; // look it up again: it may have been recreated by a seek
         failures++;
         await Promise.race([this.stopped, new Promise((resolve) => setTimeout(resolve, Math.min(2000, 50 * 2 ** Math.min(failures, 6))))]);
+        continue;
       }
+      const want = this.dispatcher.free - this.requested;
+      const enough = pulls.size > 0 ? refill : 1;
+      if (want < enough) {
+        // Wait until enough slots are free beyond those already asked for, or until a pull ends (its
+        // unanswered requests are then free to ask for again). When the slots wanted exceed the prefetch,
+        // only a pull's end can make room, so waiting on slots would resolve at once and spin.
+        const needed = this.requested + enough;
+        const slots = needed <= this.ctx.prefetch ? this.dispatcher.waitForSlots(needed) : this.pullEnded;
+        await Promise.race([slots, this.pullEnded, this.stopped]);
+        continue;
+      }
+      try {
+        consumer ??= await this.ctx.js.consumers.get(this.ctx.stream, this.ctx.consumer);
+      } catch (error) {
+        this.pullError = error;
+        continue;
+      }
+      if (this.stopping) break;
+      const pull = this.pull(consumer, want).then(() => {
+        pulls.delete(pull);
+        if (this.pullError === undefined) failures = 0;
+      });
+      pulls.add(pull);
+    }
+    // Let open pulls run out (see doClose).
+    await Promise.all([...pulls]);
+  }
+
+  /** Messages asked for by open pulls and not received yet. */
+  private requested = 0;
+  private pullError: unknown;
+  /** Resolves when a pull ends; replaced by a fresh one each time (one promise shared by all waits). */
+  private pullEnded!: Promise<void>;
+  private endPull: () => void = () => undefined;
+
+  private renewPullEnded(): void {
+    this.pullEnded = new Promise<void>((resolve) => (this.endPull = resolve));
+  }
+
+  /** One pull of `want` messages, dispatched as they arrive; never rejects (failures go to `pullError`). */
+  private async pull(consumer: Consumer, want: number): Promise<void> {
+    this.requested += want;
+    let received = 0;
+    try {
+      const batch = await consumer.fetch({ max_messages: want, expires: this.ctx.pullExpiresMs });
+      for await (const m of batch) {
+        if (received < want) {
+          received++;
+          this.requested--;
+        }
+        this.accept(m);
+      }
+    } catch (error) {
+      this.pullError ??= error;
+    } finally {
+      this.requested -= want - received;
+      const wake = this.endPull;
+      this.renewPullEnded();
+      wake();
     }
   }
 
