@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { median } from '../lib/measure.js';
-import { type BenchResult, type Suite, costRatio, rateRatio, round } from '../lib/suite.js';
+import { type BenchResult, type Suite, costRatio, round } from '../lib/suite.js';
 import { buildShipped } from './http.js';
 
 const CHILD = `
@@ -87,7 +87,7 @@ async function measure(call: () => Promise<unknown>, concurrency: number, ms: nu
   return { rate: count / seconds, clientCpu: (client.user + client.system) / count, serverCpu: (server1 - server0) / count };
 }
 
-type Medians = { rate: number; clientCpu: number; serverCpu: number };
+type Medians = { rate: number; clientCpu: number; serverCpu: number; samples: readonly Sample[] };
 
 async function interleave<K extends string>(names: readonly K[], rounds: number, one: (k: K) => Promise<Sample>): Promise<Record<K, Medians>> {
   const samples = new Map<K, Sample[]>(names.map((n) => [n, []]));
@@ -99,9 +99,23 @@ async function interleave<K extends string>(names: readonly K[], rounds: number,
   }
   const out = {} as Record<K, Medians>;
   for (const [name, s] of samples) {
-    out[name] = { rate: median(s.map((x) => x.rate)), clientCpu: median(s.map((x) => x.clientCpu)), serverCpu: median(s.map((x) => x.serverCpu)) };
+    out[name] = {
+      rate: median(s.map((x) => x.rate)),
+      clientCpu: median(s.map((x) => x.clientCpu)),
+      serverCpu: median(s.map((x) => x.serverCpu)),
+      samples: s,
+    };
   }
   return out;
+}
+
+/**
+ * The rate ratio of two contenders round by round (both measured within a second or two of each other, so
+ * a burst of load from other processes on these shared machines hits both), its median and range.
+ */
+function paired(a: Medians, b: Medians): { median: number; min: number; max: number } {
+  const r = a.samples.map((x, i) => x.rate / b.samples[i]!.rate);
+  return { median: round(median(r), 3), min: round(Math.min(...r), 2), max: round(Math.max(...r), 2) };
 }
 
 function hasTaskset(): boolean {
@@ -199,6 +213,8 @@ export const suite: Suite = {
       for (const concurrency of concurrencies) {
         for (const n of names) await drive(unary[n], concurrency, 300); // warm up
         const m = await interleave(names, rounds, (n) => measure(unary[n], concurrency, ms, serverCpu));
+        const vsJs = paired(m.courier_grpc, m.grpc_js);
+        const vsHttp = paired(m.courier_grpc, m.courier_http);
         results.push(
           {
             name: `unary place (1.3 KB order), ${concurrency} in flight`,
@@ -206,8 +222,8 @@ export const suite: Suite = {
             unit: 'calls/s',
             anchor: '@grpc/grpc-js client + server',
             anchorValue: round(m.grpc_js.rate, 0),
-            ratio: rateRatio(m.courier_grpc.rate, m.grpc_js.rate),
-            note: concurrency === 64 ? 'target ≥ 2×' : '',
+            ratio: vsJs.median,
+            note: `${concurrency === 64 ? 'target ≥ 2×; ' : ''}median of ${rounds} paired rounds (range ${vsJs.min}–${vsJs.max})`,
           },
           {
             name: `unary place vs Courier HTTP/1.1 JSON, ${concurrency} in flight`,
@@ -215,8 +231,8 @@ export const suite: Suite = {
             unit: 'calls/s',
             anchor: 'Courier HTTP/1.1 (fastify + undici)',
             anchorValue: round(m.courier_http.rate, 0),
-            ratio: rateRatio(m.courier_grpc.rate, m.courier_http.rate),
-            note: `${concurrency === 64 ? 'target ≥ 1×; ' : ''}${cpuNote(m, names)}`,
+            ratio: vsHttp.median,
+            note: `${concurrency === 64 ? 'target ≥ 1×; ' : ''}paired range ${vsHttp.min}–${vsHttp.max}; ${cpuNote(m, names)}`,
           },
           {
             name: `unary CPU per call (client + server) vs Courier HTTP/1.1, ${concurrency} in flight`,
@@ -233,14 +249,15 @@ export const suite: Suite = {
         const sNames = ['courier_grpc', 'grpc_js'] as const;
         for (const n of sNames) await drive(stream[n], 8, 300);
         const s = await interleave(sNames, rounds, (n) => measure(stream[n], 8, ms, serverCpu));
+        const sVsJs = paired(s.courier_grpc, s.grpc_js);
         results.push({
           name: `server streaming (${N}-message streams, 8 in flight)`,
           value: round(s.courier_grpc.rate, 0),
           unit: 'msg/s',
           anchor: '@grpc/grpc-js',
           anchorValue: round(s.grpc_js.rate, 0),
-          ratio: rateRatio(s.courier_grpc.rate, s.grpc_js.rate),
-          note: pin ? '' : 'taskset missing: not pinned',
+          ratio: sVsJs.median,
+          note: `median of ${rounds} paired rounds (range ${sVsJs.min}–${sVsJs.max})${pin ? '' : '; taskset missing: not pinned'}`,
         });
       }
       jsClient.close();

@@ -25,8 +25,12 @@ import { ERROR_TRAILER, decodeGrpcMessage, errorOfStatus } from './status.js';
 
 /**
  * Courier's gRPC client transport, on `node:http2` directly: a few long-lived `ClientHttp2Session`s
- * (default 1; HTTP/2 multiplexes, and on two cores more sessions measured no faster), connected lazily,
- * replaced when they close or receive GOAWAY, each call one HTTP/2 stream.
+ * (default 2, calls round-robin over them), connected lazily, replaced when they close or receive GOAWAY,
+ * each call one HTTP/2 stream. Why two: node:http2 flushes a session's frames once per event-loop turn, so
+ * with one connection the two processes tend to run in lockstep (the server answers a whole batch, then the
+ * client handles the whole batch while the server idles); a second connection lets their work overlap.
+ * Measured at 64 unary calls in flight: +11–29% calls/s over one session, ~5% more CPU per call; no change
+ * at 1 in flight; four sessions were no faster than two.
  *
  * Per unary call: the frame (one buffer: prefix + protobuf), the request stream, one exchange object with
  * its listeners, one promise. A call whose context carries nothing (no deadline, trace, ids or metadata)
@@ -49,7 +53,7 @@ import { ERROR_TRAILER, decodeGrpcMessage, errorOfStatus } from './status.js';
  *   call when iteration stops early; request messages (client, bidi) are written as the stream drains.
  */
 export interface GrpcClientOptions {
-  /** HTTP/2 connections to spread streams over. Default 1. */
+  /** HTTP/2 connections to spread streams over (round robin). Default 2 (see the class doc). */
   readonly sessions?: number;
   /** Largest response message accepted, bytes. Default 4 MiB. */
   readonly maxMessageBytes?: number;
@@ -98,7 +102,7 @@ export class GrpcClientTransport implements ClientTransport {
   /** `target`: `host:port`, or a URL `http://host:port`. */
   constructor(target: string, options: GrpcClientOptions = {}) {
     this.authority = target.includes('://') ? target : `http://${target}`;
-    this.sessionCount = Math.max(1, options.sessions ?? 1);
+    this.sessionCount = Math.max(1, options.sessions ?? 2);
     this.sessions = new Array<Session | undefined>(this.sessionCount).fill(undefined);
     this.clock = options.clock ?? systemClock;
     this.maxMessageBytes = options.maxMessageBytes ?? 4 * 1024 * 1024;
