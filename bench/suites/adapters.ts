@@ -330,7 +330,8 @@ async function amqpCourier(url: string): Promise<Contender> {
 // ---- NATS JetStream ----
 
 async function natsRaw(url: string): Promise<Contender> {
-  const nc = await natsConnect({ servers: url });
+  // Configured as the adapter configures its own connection (no stack trace captured per request).
+  const nc = await natsConnect({ servers: url, noAsyncTraces: true });
   const js = jetstream(nc);
   const jsm = await jetstreamManager(nc);
   return {

@@ -47,6 +47,10 @@ export class NatsBroker implements Broker {
   private readonly subscriptions = new Set<NatsSubscription>();
   private readonly inFlight = new Set<Promise<unknown>>();
   private client: Promise<Client> | undefined;
+  /** The connected client, once `client` resolved (the publish fast path reads it without awaiting). */
+  private ready: Client | undefined;
+  /** Topics whose stream `ensureStream` has confirmed (a seek or delete elsewhere does not remove it). */
+  private readonly readyStreams = new Set<string>();
   private closed = false;
   private closing: Promise<void> | undefined;
 
@@ -142,8 +146,15 @@ export class NatsBroker implements Broker {
     checkOutgoing(topic, message, this.features.maxMessageBytes);
     checkSubject(topic);
     if ((message.delayMs ?? 0) > 0) throw new TypeError('nats broker: delayed publish is not supported (features.delay is false)');
-    const { js } = await this.connection();
-    await this.ensureStream(topic);
+    // Once connected and the stream is known, go straight to `js.publish` in this turn: every await before
+    // it spread a burst of publishes over more microtask turns, and the client writes to the socket once
+    // per turn that has output (measured: ~25% of the CPU per message went to socket writes).
+    let js = this.ready?.js;
+    if (js === undefined || !this.readyStreams.has(topic)) {
+      js = (await this.connection()).js;
+      await this.ensureStream(topic);
+      this.readyStreams.add(topic);
+    }
     const headers = toNatsHeaders(message);
     for (let failures = 0; ; failures++) {
       try {
@@ -161,8 +172,17 @@ export class NatsBroker implements Broker {
     this.client ??= (async () => {
       const nc =
         this.options.connection ??
-        (await connect({ servers: this.options.servers ?? 'nats://127.0.0.1:4222', maxReconnectAttempts: -1, reconnectTimeWait: 250 }));
-      return { nc, js: jetstream(nc), jsm: await jetstreamManager(nc) };
+        (await connect({
+          servers: this.options.servers ?? 'nats://127.0.0.1:4222',
+          maxReconnectAttempts: -1,
+          reconnectTimeWait: 250,
+          // Otherwise the client builds two Error objects (stack traces) per request, every publish
+          // included, "in case" it times out: measured as ~20% of the adapter's CPU per message.
+          noAsyncTraces: true,
+        }));
+      const client = { nc, js: jetstream(nc), jsm: await jetstreamManager(nc) };
+      this.ready = client;
+      return client;
     })();
     this.client.catch(() => (this.client = undefined));
     return this.client;

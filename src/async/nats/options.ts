@@ -14,7 +14,7 @@ export interface NatsRetentionLimits {
 export interface NatsBrokerOptions {
   /** Server URL(s). Default `nats://127.0.0.1:4222`. Ignored with `connection`. */
   readonly servers?: string | string[];
-  /** Use this connection (the broker then does not close it). */
+  /** Use this connection (the broker then does not close it). Connect it with `noAsyncTraces: true`: otherwise the client builds two stack traces per publish (~20% of the CPU per message, measured). */
   readonly connection?: NatsConnection;
   /** Prepended to stream and consumer names. Default `courier_`. */
   readonly namePrefix?: string;

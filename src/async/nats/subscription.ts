@@ -5,7 +5,8 @@
  * of the prefetch), the way the client's own `consume()` keeps messages flowing, but bounded by the free
  * slots rather than by the messages received.
  *
- * Settlement: ack → `ack()`; nack → `nak(delay)`; extend → `working()` (repeated for extensions longer than
+ * Settlement: ack → `ack()`, the acks of one event-loop turn sent together (`TurnBatch`: one socket write
+ * instead of one per ack); nack → `nak(delay)`; extend → `working()` (repeated for extensions longer than
  * the ack wait); lease expiry → nothing, JetStream redelivers after its ack wait (equal to the lease);
  * release (close) → `nak()`. The attempt is JetStream's delivery count.
  *
@@ -20,6 +21,7 @@ import type { Clock } from '../../core/clock.js';
 import type { DeliveryHandler, ReceivedMessage, Subscription } from '../broker.js';
 import { Dispatcher, type Settlement } from '../adapter-kit/dispatcher.js';
 import { LeaseKeeper } from '../adapter-kit/lease-keeper.js';
+import { TurnBatch } from '../adapter-kit/turn-batch.js';
 import { fromNatsHeaders } from './headers.js';
 
 export interface NatsSubscriptionContext {
@@ -40,6 +42,7 @@ export interface NatsSubscriptionContext {
 export class NatsSubscription implements Subscription {
   private readonly dispatcher: Dispatcher<JsMsg>;
   private readonly keeper: LeaseKeeper<JsMsg>;
+  private readonly acks = new TurnBatch<JsMsg>((m) => m.ack());
   private stopping = false;
   private stop: () => void = () => undefined;
   private readonly stopped = new Promise<void>((resolve) => (this.stop = resolve));
@@ -89,6 +92,7 @@ export class NatsSubscription implements Subscription {
     // delivery with delivery count 1). Once the pull has expired, the server holds no request of ours.
     await this.loopDone;
     await this.dispatcher.close();
+    this.acks.flush();
     for (const m of this.late.splice(0)) m.nak();
     this.keeper.stopAll();
     this.ctx.onClosed(this);
@@ -196,9 +200,9 @@ export class NatsSubscription implements Subscription {
   }
 
   private readonly settlement: Settlement<JsMsg> = {
-    ack: async (m) => {
+    ack: (m) => {
       this.keeper.stop(m);
-      m.ack();
+      return this.acks.add(m);
     },
     nack: async (m, delayMs) => {
       this.keeper.stop(m);
