@@ -10,9 +10,9 @@
  * - topic → a file-stored stream (`names.ts`) whose one subject is the topic, created on first use with the
  *   configured retention; group → a durable pull consumer (explicit ack, ack wait = lease, unlimited
  *   deliveries: Courier's pipeline decides when to dead-letter), created at the subscription's start.
- * - publish → `js.publish` with `Nats-Msg-Id` = message id; resolves on the stream's ack with its sequence.
- *   A publish that times out or fails on a lost connection is sent again with the same id, which the
- *   stream's dedup window turns into at most one stored copy.
+ * - publish → a NATS publish with `Nats-Msg-Id` = message id and a reply inbox (`pub-acks.ts`); resolves on the
+ *   stream's PubAck with its sequence. A publish that times out or fails on a lost connection is sent again
+ *   with the same id, which the stream's dedup window turns into at most one stored copy.
  * - subscribe → `subscription.ts`; seek → delete and recreate the group's consumer; lag → `lag.ts`.
  */
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager, type StreamConfig } from '@nats-io/jetstream';
@@ -26,12 +26,15 @@ import { toNatsHeaders } from './headers.js';
 import { isNotFound, natsLag } from './lag.js';
 import { checkSubject, natsName } from './names.js';
 import type { NatsBrokerOptions, NatsRetentionLimits } from './options.js';
+import { PubAcks } from './pub-acks.js';
 import { NatsSubscription } from './subscription.js';
 
 interface Client {
   readonly nc: NatsConnection;
   readonly js: JetStreamClient;
   readonly jsm: JetStreamManager;
+  /** Courier's own PubAck handling for publishes (`pub-acks.ts`). */
+  readonly acks: PubAcks;
 }
 
 const MAX_ACK_PENDING = 100_000;
@@ -136,9 +139,10 @@ export class NatsBroker implements Broker {
     this.closed = true;
     await Promise.all([...this.subscriptions].map((s) => s.close()));
     await Promise.allSettled([...this.inFlight]);
-    if (this.client !== undefined && this.options.connection === undefined) {
-      const { nc } = await this.client.catch(() => ({ nc: undefined }));
-      await nc?.close();
+    if (this.client !== undefined) {
+      const client = await this.client.catch(() => undefined);
+      client?.acks.close(new ClosedError('nats broker'));
+      if (this.options.connection === undefined) await client?.nc.close();
     }
   }
 
@@ -146,19 +150,19 @@ export class NatsBroker implements Broker {
     checkOutgoing(topic, message, this.features.maxMessageBytes);
     checkSubject(topic);
     if ((message.delayMs ?? 0) > 0) throw new TypeError('nats broker: delayed publish is not supported (features.delay is false)');
-    // Once connected and the stream is known, go straight to `js.publish` in this turn: every await before
+    // Once connected and the stream is known, go straight to the publish in this turn: every await before
     // it spread a burst of publishes over more microtask turns, and the client writes to the socket once
     // per turn that has output (measured: ~25% of the CPU per message went to socket writes).
-    let js = this.ready?.js;
-    if (js === undefined || !this.readyStreams.has(topic)) {
-      js = (await this.connection()).js;
+    let acks = this.ready?.acks;
+    if (acks === undefined || !this.readyStreams.has(topic)) {
+      acks = (await this.connection()).acks;
       await this.ensureStream(topic);
       this.readyStreams.add(topic);
     }
     const headers = toNatsHeaders(message);
     for (let failures = 0; ; failures++) {
       try {
-        const ack = await js.publish(topic, message.body, { msgID: message.id, headers });
+        const ack = await acks.publish(topic, message.body, headers);
         return { id: message.id, sequence: ack.seq };
       } catch (error) {
         if (this.closed || !isTransient(error)) throw error;
@@ -180,7 +184,7 @@ export class NatsBroker implements Broker {
           // included, "in case" it times out: measured as ~20% of the adapter's CPU per message.
           noAsyncTraces: true,
         }));
-      const client = { nc, js: jetstream(nc), jsm: await jetstreamManager(nc) };
+      const client = { nc, js: jetstream(nc), jsm: await jetstreamManager(nc), acks: new PubAcks(nc) };
       this.ready = client;
       return client;
     })();
