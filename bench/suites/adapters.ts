@@ -379,7 +379,8 @@ async function natsCourier(url: string): Promise<Contender> {
 // ---- MQTT ----
 
 function mqttClient(url: string, options: IClientOptions): Promise<MqttClient> {
-  const client = mqttConnect(url, { protocolVersion: 5, reconnectPeriod: 250, ...options });
+  // No logger, as the adapter configures its own clients (mqtt.js's default `debug` logger costs CPU even when off).
+  const client = mqttConnect(url, { protocolVersion: 5, reconnectPeriod: 250, log: () => undefined, ...options });
   client.on('connect', () => (client.stream as { setNoDelay?: (on: boolean) => void }).setNoDelay?.(true));
   client.on('error', () => undefined);
   return new Promise((resolve, reject) => {

@@ -41,4 +41,19 @@ describe('TurnBatch', () => {
     await new Promise((resolve) => setImmediate(resolve));
     expect(sent).toEqual([1]);
   });
+
+  it('runs wrap once around the whole batch (to cork a socket), and sends nothing when the batch is empty', async () => {
+    const log: string[] = [];
+    const batch = new TurnBatch<number>(
+      (n) => log.push(`send ${n}`),
+      (sendAll) => {
+        log.push('cork');
+        sendAll();
+        log.push('uncork');
+      },
+    );
+    await Promise.all([batch.add(1), batch.add(2)]);
+    batch.flush();
+    expect(log).toEqual(['cork', 'send 1', 'send 2', 'uncork']);
+  });
 });

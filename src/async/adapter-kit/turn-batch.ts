@@ -17,7 +17,14 @@ export class TurnBatch<T> {
   private settled: { resolve: () => void; reject: (error: unknown) => void } | undefined;
   private pending: Promise<void> | undefined;
 
-  constructor(private readonly send: (item: T) => void) {}
+  /**
+   * `send` sends one item. `wrap`, if given, runs around the sending of a whole batch (e.g. to cork and
+   * uncork a socket so that the batch leaves in one write).
+   */
+  constructor(
+    private readonly send: (item: T) => void,
+    private readonly wrap: (sendAll: () => void) => void = (sendAll) => sendAll(),
+  ) {}
 
   add(item: T): Promise<void> {
     this.items.push(item);
@@ -35,13 +42,21 @@ export class TurnBatch<T> {
     this.items = [];
     this.settled = undefined;
     this.pending = undefined;
+    if (items.length === 0) return;
     let failure: { error: unknown } | undefined;
-    for (const item of items) {
-      try {
-        this.send(item);
-      } catch (error) {
-        failure ??= { error };
+    const sendAll = (): void => {
+      for (const item of items) {
+        try {
+          this.send(item);
+        } catch (error) {
+          failure ??= { error };
+        }
       }
+    };
+    try {
+      this.wrap(sendAll);
+    } catch (error) {
+      failure ??= { error };
     }
     if (failure === undefined) settled?.resolve();
     else settled?.reject(failure.error);

@@ -54,16 +54,22 @@ export class MqttBroker implements Broker {
     this.publisher = new MqttPublisher(this.url, options, this.qos, this.onError);
   }
 
-  async publish(topic: string, message: OutgoingMessage): Promise<PublishReceipt> {
-    if (this.closed) throw new ClosedError('mqtt broker');
-    checkOutgoing(topic, message, this.features.maxMessageBytes);
-    checkTopic(topic);
-    if ((message.delayMs ?? 0) > 0) throw new TypeError('mqtt broker: delayed publish is not supported (features.delay is false)');
-    const payload = Buffer.from(message.body.buffer, message.body.byteOffset, message.body.byteLength);
-    const retain = this.options.retain;
-    const retained = typeof retain === 'function' ? retain(topic) : retain === true;
-    await this.publisher.publish(topic, payload, toPublishProperties(message.id, message.key, message.headers ?? {}), this.qos, retained);
-    return { id: message.id };
+  publish(topic: string, message: OutgoingMessage): Promise<PublishReceipt> {
+    if (this.closed) return Promise.reject(new ClosedError('mqtt broker'));
+    let payload: Buffer;
+    let retained: boolean;
+    try {
+      checkOutgoing(topic, message, this.features.maxMessageBytes);
+      checkTopic(topic);
+      if ((message.delayMs ?? 0) > 0) throw new TypeError('mqtt broker: delayed publish is not supported (features.delay is false)');
+      payload = Buffer.from(message.body.buffer, message.body.byteOffset, message.body.byteLength);
+      const retain = this.options.retain;
+      retained = typeof retain === 'function' ? retain(topic) : retain === true;
+    } catch (error) {
+      return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+    }
+    const properties = toPublishProperties(message.id, message.key, message.headers ?? {});
+    return this.publisher.publish<PublishReceipt>(topic, payload, properties, this.qos, retained, { id: message.id });
   }
 
   async subscribe(topic: string, options: SubscribeOptions, handler: DeliveryHandler): Promise<Subscription> {

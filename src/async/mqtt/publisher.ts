@@ -11,7 +11,9 @@ import type { MqttBrokerOptions } from './options.js';
 
 export class MqttPublisher {
   private readonly client: MqttClient;
-  private readonly inFlight = new Set<Promise<void>>();
+  /** Publishes not yet acknowledged (a counter, not a set of promises: this is the per-message path). */
+  private inFlight = 0;
+  private drained: (() => void) | undefined;
   private closed = false;
 
   constructor(
@@ -23,16 +25,21 @@ export class MqttPublisher {
     this.client = openClient(url, { ...options.clientOptions, clean: true }, onError);
   }
 
-  publish(topic: string, payload: Buffer, properties: PublishProperties, qos: 0 | 1 | 2 = this.qos, retain = false): Promise<void> {
+  /** PUBLISH; resolves with `result` on the broker's acknowledgement (at once for QoS 0). */
+  publish<T = undefined>(topic: string, payload: Buffer, properties: PublishProperties, qos: 0 | 1 | 2 = this.qos, retain = false, result?: T): Promise<T> {
     if (this.closed) return Promise.reject(new ClosedError('mqtt broker'));
-    const work = this.client.publishAsync(topic, payload, { qos, properties, retain }).then(() => undefined);
-    this.inFlight.add(work);
-    void work.catch(() => undefined).finally(() => this.inFlight.delete(work));
-    return work;
+    return new Promise<T>((resolve, reject) => {
+      this.inFlight++;
+      this.client.publish(topic, payload, { qos, properties, retain }, (error) => {
+        if (--this.inFlight === 0) this.drained?.();
+        if (error) reject(error);
+        else resolve(result as T);
+      });
+    });
   }
 
   async close(): Promise<void> {
-    await Promise.allSettled([...this.inFlight]);
+    if (this.inFlight > 0) await new Promise<void>((resolve) => (this.drained = resolve));
     this.closed = true;
     await this.client.endAsync();
   }

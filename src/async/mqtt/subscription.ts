@@ -10,7 +10,7 @@
  * start.
  *
  * Settlement:
- * - ack: PUBACK;
+ * - ack: PUBACK, the PUBACKs of one event-loop turn sent together, in one socket write (`TurnBatch`);
  * - nack (and lease expiry): MQTT never redelivers within a session, so a copy counting the next attempt is
  *   published (QoS 1, confirmed) to the group's retry topic, then the original is PUBACKed. With a delay the
  *   original stays unacknowledged (so a crash still gets it redelivered) until the delay has passed;
@@ -25,6 +25,7 @@ import type { IPublishPacket, MqttClient } from 'mqtt';
 import type { Clock, TimerHandle } from '../../core/clock.js';
 import type { DeliveryHandler, ReceivedMessage, Subscription } from '../broker.js';
 import { Dispatcher, type Settlement } from '../adapter-kit/dispatcher.js';
+import { TurnBatch } from '../adapter-kit/turn-batch.js';
 import { connected, openClient } from './client.js';
 import { fromPublishProperties, withAttempt } from './headers.js';
 import type { MqttBrokerOptions } from './options.js';
@@ -60,6 +61,19 @@ const DEFER_ACK = new Error('courier: PUBACK deferred until the delivery is sett
 
 export class MqttSubscription implements Subscription {
   private readonly dispatcher: Dispatcher<Raw>;
+  /** PUBACKs of one turn, written with the socket corked: one write for the batch. */
+  private readonly acks = new TurnBatch<Raw>(
+    (raw) => this.puback(raw),
+    (sendAll) => {
+      const stream = this.client?.stream as { cork?: () => void; uncork?: () => void } | undefined;
+      stream?.cork?.();
+      try {
+        sendAll();
+      } finally {
+        stream?.uncork?.();
+      }
+    },
+  );
   private readonly delayed = new Map<Raw, TimerHandle>();
   private client: MqttClient | undefined;
   private generation = 0;
@@ -132,6 +146,7 @@ export class MqttSubscription implements Subscription {
 
   private async doClose(): Promise<void> {
     await this.dispatcher.close();
+    this.acks.flush();
     for (const timer of this.delayed.values()) this.ctx.clock.clearTimeout(timer);
     this.delayed.clear(); // left unacknowledged: the session redelivers them
     // Disconnect without unsubscribing: the session (and its share of the group) lives on for the next
@@ -160,7 +175,7 @@ export class MqttSubscription implements Subscription {
   }
 
   private readonly settlement: Settlement<Raw> = {
-    ack: async (raw) => this.puback(raw),
+    ack: (raw) => this.acks.add(raw),
     nack: async (raw, delayMs) => {
       if (delayMs === 0) return this.redeliver(raw);
       // Hold the original (unacknowledged) until the delay has passed, then hand a copy to the group.
