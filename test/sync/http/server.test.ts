@@ -39,3 +39,44 @@ describe('HTTP server: close', () => {
     }
   }, 10_000);
 });
+
+describe('HTTP server: a client that goes away', () => {
+  it("cancels the running call's ctx with CancelledError; other calls on other connections run on", async () => {
+    const { z } = await import('zod');
+    const { service, query } = await import('../../../src/core/contract.js');
+    const { CancelledError } = await import('../../../src/core/errors.js');
+    const net = await import('node:net');
+    const Slow = service('slow', { queries: { wait: query({ input: z.object({ id: z.string() }), output: z.object({ id: z.string() }) }) } });
+    const seen = new Map<string, unknown>();
+    const server = httpServer();
+    server.serve(Slow, {
+      wait: (input, ctx) =>
+        new Promise((resolve) => {
+          const timer = setTimeout(() => resolve({ id: input.id }), 400);
+          ctx.cancel.onCancel((reason) => {
+            clearTimeout(timer);
+            seen.set(input.id, reason);
+            resolve({ id: input.id });
+          });
+        }),
+    });
+    const url = new URL(await server.listen());
+    const transport = http(url.href);
+    try {
+      // A raw request on its own socket, cut off while the handler runs.
+      const socket = net.connect(Number(url.port), url.hostname);
+      await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+      socket.write(`GET /slow/wait?id=gone HTTP/1.1\r\nhost: x\r\n\r\n`);
+      const kept = createClient(Slow, transport).wait({ id: 'kept' });
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      socket.destroy();
+      await waitFor(() => seen.has('gone'), 'the handler of the gone client to be cancelled');
+      expect(seen.get('gone')).toBeInstanceOf(CancelledError);
+      expect(await kept).toEqual({ id: 'kept' });
+      expect(seen.has('kept')).toBe(false);
+    } finally {
+      await transport.close();
+      await server.close();
+    }
+  }, 10_000);
+});

@@ -1,0 +1,45 @@
+/**
+ * Parse a URL query string (what follows `?`) into `name → text | text[]`, as `node:querystring`'s `parse`
+ * does for well-formed input: `&`-separated pairs, `+` as space, percent-decoding, a name given twice
+ * becomes an array in order, a pair without `=` has the value `''`, at most 1000 pairs are read. The result
+ * has no prototype, so `__proto__` or `constructor` are plain names (and the validator rejects them).
+ *
+ * Why not `node:querystring`: it costs ~0.6 µs for `sku=ABC-1001`, a tenth of what Courier adds to a GET.
+ * This does the common case (nothing to decode) with `indexOf`/`slice` only. Differs from node only on
+ * malformed percent-encoding (`%zz`, a lone `%E2`): node decodes what it can byte by byte; here the text
+ * is kept as sent (with `+` as space), and the schema decides whether it is acceptable.
+ */
+const MAX_PAIRS = 1000;
+
+export function parseQuery(query: string): Record<string, string | string[]> {
+  const out = Object.create(null) as Record<string, string | string[]>;
+  let start = 0;
+  let pairs = 0;
+  while (start <= query.length && pairs < MAX_PAIRS) {
+    let end = query.indexOf('&', start);
+    if (end < 0) end = query.length;
+    if (end > start) {
+      pairs++;
+      const eq = query.indexOf('=', start);
+      const hasValue = eq >= 0 && eq < end;
+      const name = decode(query.slice(start, hasValue ? eq : end));
+      const value = hasValue ? decode(query.slice(eq + 1, end)) : '';
+      const seen = out[name];
+      if (seen === undefined) out[name] = value;
+      else if (typeof seen === 'string') out[name] = [seen, value];
+      else seen.push(value);
+    }
+    start = end + 1;
+  }
+  return out;
+}
+
+function decode(text: string): string {
+  const spaced = text.includes('+') ? text.replaceAll('+', ' ') : text;
+  if (!spaced.includes('%')) return spaced;
+  try {
+    return decodeURIComponent(spaced);
+  } catch {
+    return spaced;
+  }
+}

@@ -1,0 +1,44 @@
+/** parseQuery against node:querystring on well-formed input, and its own rules where they differ. */
+import { parse } from 'node:querystring';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { parseQuery } from '../../../src/sync/http/query-string.js';
+
+const plain = (o: object): Record<string, unknown> => ({ ...o });
+
+describe('parseQuery', () => {
+  it.each([
+    'sku=ABC-1001',
+    'a=1&b=2&a=3&a=4',
+    'a&&b=&=x&c==d',
+    'q=hello+world&r=%C3%A9t%C3%A9&s=a%2Bb%26c%3Dd',
+    '&&&',
+    '',
+    '__proto__=x&constructor=y&toString=z',
+  ])('reads %j as node:querystring does', (qs) => {
+    expect(plain(parseQuery(qs))).toEqual(plain(parse(qs)));
+  });
+
+  it('agrees with node:querystring on any query built from encoded names and values', () => {
+    const part = fc.string({ maxLength: 8 });
+    fc.assert(
+      fc.property(fc.array(fc.tuple(part, part, fc.boolean()), { maxLength: 8 }), (pairs) => {
+        const qs = pairs.map(([n, v, plus]) => `${encodeURIComponent(n)}=${plus ? encodeURIComponent(v).replaceAll('%20', '+') : encodeURIComponent(v)}`).join('&');
+        expect(plain(parseQuery(qs))).toEqual(plain(parse(qs)));
+      }),
+    );
+  });
+
+  it('keeps malformed percent-encoding as sent, and has no prototype', () => {
+    const q = parseQuery('a=%zz&b=%E2&c=ok');
+    expect(plain(q)).toEqual({ a: '%zz', b: '%E2', c: 'ok' });
+    expect(Object.getPrototypeOf(q)).toBeNull();
+  });
+
+  it('reads at most 1000 pairs', () => {
+    const q = parseQuery(Array.from({ length: 1500 }, (_, i) => `k${i}=${i}`).join('&'));
+    expect(Object.keys(q)).toHaveLength(1000);
+    expect(q['k999']).toBe('999');
+    expect(q['k1000']).toBeUndefined();
+  });
+});
