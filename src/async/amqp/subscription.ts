@@ -4,7 +4,7 @@
  * deliveries of the dead channel are dropped locally: settling them is a no-op).
  *
  * Settlement:
- * - ack: `basic.ack`;
+ * - ack: `basic.ack`, coalesced per turn into one `basic.ack(multiple)` for each settled run (`ack-coalescer.ts`);
  * - nack (and lease expiry): publish a copy counting the next attempt, confirmed, to the group queue (no
  *   delay) or to the group's retry queue for the delay bucket; then `basic.ack` the original. A crash in
  *   between leaves both: a duplicate, never a loss;
@@ -15,6 +15,7 @@ import type { Channel, ConsumeMessage } from 'amqplib';
 import type { Clock } from '../../core/clock.js';
 import type { DeliveryHandler, ReceivedMessage, Subscription } from '../broker.js';
 import { Dispatcher, type Settlement } from '../adapter-kit/dispatcher.js';
+import { AckCoalescer, type AckEntry } from './ack-coalescer.js';
 import type { AmqpConnector } from './connector.js';
 import { delayBucket } from './delay-buckets.js';
 import { copyOptions, decodeDelivery } from './headers.js';
@@ -39,6 +40,9 @@ interface Raw {
   readonly ch: Channel;
   readonly msg: ConsumeMessage;
   readonly attempt: number;
+  /** The channel's ack coalescer and this delivery's place in it. */
+  readonly acks: AckCoalescer;
+  readonly entry: AckEntry;
 }
 
 export class AmqpSubscription implements Subscription {
@@ -48,6 +52,8 @@ export class AmqpSubscription implements Subscription {
   private readonly exchange: string;
   private readonly queue: string;
   private channel: Channel | undefined;
+  /** The current channel's ack coalescer. */
+  private acks: AckCoalescer | undefined;
   private consumerTag: string | undefined;
   private stopping = false;
   private attaching: Promise<void> | undefined;
@@ -97,6 +103,7 @@ export class AmqpSubscription implements Subscription {
     const ch = this.channel;
     if (ch !== undefined && this.consumerTag !== undefined) await ch.cancel(this.consumerTag).catch(() => undefined);
     await this.dispatcher.close();
+    this.acks?.flush();
     if (ch !== undefined) await ch.close().catch(() => undefined);
     this.channel = undefined;
     this.ctx.onClosed(this);
@@ -117,7 +124,9 @@ export class AmqpSubscription implements Subscription {
       await ch.prefetch(this.ctx.prefetch);
       await declareGroupQueue(ch, this.exchange, this.queue, this.ctx.queueType);
       this.channel = ch;
-      const { consumerTag } = await ch.consume(this.queue, (msg) => this.receive(ch, msg), { noAck: false });
+      const acks = new AckCoalescer(ch);
+      this.acks = acks;
+      const { consumerTag } = await ch.consume(this.queue, (msg) => this.receive(ch, acks, msg), { noAck: false });
       this.consumerTag = consumerTag;
     } catch (error) {
       await ch.close().catch(() => undefined);
@@ -147,7 +156,7 @@ export class AmqpSubscription implements Subscription {
     }
   }
 
-  private receive(ch: Channel, msg: ConsumeMessage | null): void {
+  private receive(ch: Channel, acks: AckCoalescer, msg: ConsumeMessage | null): void {
     if (msg === null) {
       // The server cancelled the consumer (queue deleted): start over on a fresh channel.
       void ch.close().catch(() => undefined);
@@ -164,11 +173,11 @@ export class AmqpSubscription implements Subscription {
       sequence: undefined,
       publishedAt: decoded.publishedAt,
     };
-    this.dispatcher.dispatch(message, { ch, msg, attempt: decoded.attempt });
+    this.dispatcher.dispatch(message, { ch, msg, attempt: decoded.attempt, acks, entry: acks.received(msg) });
   }
 
   private readonly settlement: Settlement<Raw> = {
-    ack: async (raw) => ackOn(raw),
+    ack: (raw) => raw.acks.ack(raw.entry),
     nack: (raw, delayMs) => this.redeliver(raw, delayMs),
     extend: async () => undefined,
     expire: (raw) => this.redeliver(raw, 0),
@@ -178,6 +187,7 @@ export class AmqpSubscription implements Subscription {
       } catch {
         // channel gone: the broker has requeued it already
       }
+      raw.acks.settledElsewhere(raw.entry);
     },
   };
 
@@ -196,14 +206,6 @@ export class AmqpSubscription implements Subscription {
         maxAgeMs: expiresFor(bucket) / 4,
       });
     }
-    ackOn(raw);
-  }
-}
-
-function ackOn(raw: Raw): void {
-  try {
-    raw.ch.ack(raw.msg);
-  } catch {
-    // The channel is gone; the broker redelivers the message (at-least-once).
+    await raw.acks.ack(raw.entry);
   }
 }
