@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { Context } from '../../src/core/context.js';
 import { command, service } from '../../src/core/contract.js';
 import { CancelledError, CourierError, DeadlineExceededError } from '../../src/core/errors.js';
+import { grpc, grpcServer } from '../../src/sync/grpc/index.js';
 import { http, httpServer } from '../../src/sync/http/index.js';
 import { inproc } from '../../src/sync/inproc/index.js';
 import { type ClientTransport, createClient } from '../../src/sync/transport.js';
@@ -24,7 +25,7 @@ const Chain = service('chain', {
   },
 });
 
-type Kind = 'http' | 'ws' | 'inproc';
+type Kind = 'http' | 'ws' | 'grpc' | 'inproc';
 type Handler = (input: { mode: 'observe' | 'hold' }, ctx: Context) => Promise<{ seen: string[] }>;
 
 /** What one service of the chain saw. */
@@ -62,6 +63,16 @@ async function serveOver(kind: Kind, handler: Handler): Promise<ClientTransport>
     const server = httpServer();
     server.serve(Chain, { step: handler });
     const client = http(await server.listen());
+    closers.push(async () => {
+      await client.close();
+      await server.close();
+    });
+    return client;
+  }
+  if (kind === 'grpc') {
+    const server = grpcServer();
+    server.serve(Chain, { step: handler });
+    const client = grpc(await server.listen());
     closers.push(async () => {
       await client.close();
       await server.close();
@@ -147,6 +158,8 @@ const chains: ReadonlyArray<readonly Kind[]> = [
   ['http', 'ws'],
   ['ws', 'http'],
   ['http', 'ws', 'inproc'],
+  ['grpc', 'http'],
+  ['http', 'grpc', 'ws'],
 ];
 
 describe.each(chains.map((hops) => ({ hops, label: ['A', 'B', 'C', 'D'].slice(0, hops.length + 1).join(' → ') + ` over ${hops.join(', ')}` })))(
