@@ -96,6 +96,18 @@ export interface ToWireOptions {
   readonly exposeErrors?: boolean;
 }
 
+/**
+ * A wire error as JSON. Details or fields JSON cannot encode (a BigInt, a cycle: the thrower's bug) are left
+ * out rather than failing the answer, so the caller still gets the code and message and is not left waiting.
+ */
+export function wireErrorJson(wire: WireError): string {
+  try {
+    return JSON.stringify(wire);
+  } catch {
+    return JSON.stringify({ ...wire, details: undefined, fields: undefined });
+  }
+}
+
 /** The wire form of any thrown value. */
 export function toWireError(error: unknown, options: ToWireOptions = {}): WireError {
   const e =

@@ -2,13 +2,15 @@ import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { command, service } from '../../src/core/contract.js';
 import { CourierError } from '../../src/core/errors.js';
+import { grpc, grpcServer } from '../../src/sync/grpc/index.js';
 import { http, httpServer } from '../../src/sync/http/index.js';
 import { inproc } from '../../src/sync/inproc/index.js';
 import { type ClientTransport, createClient } from '../../src/sync/transport.js';
+import { ws, wsServer } from '../../src/sync/ws/index.js';
 
 /**
  * An error whose details JSON cannot encode (a BigInt, a cycle) still reaches the caller as its code and
- * message; only the details are lost. (Not in the conformance suite yet: the ws transport does not pass it.)
+ * message; only the details are lost. Run over every transport.
  */
 const Svc = service('details', {
   commands: {
@@ -30,15 +32,18 @@ const implementation = {
   ok: async () => ({ ok: true }),
 };
 
-async function over(kind: 'http' | 'inproc'): Promise<{ client: ClientTransport; close: () => Promise<void> }> {
+type Kind = 'http' | 'ws' | 'grpc' | 'inproc';
+
+async function over(kind: Kind): Promise<{ client: ClientTransport; close: () => Promise<void> }> {
   if (kind === 'inproc') {
     const transport = inproc();
     transport.serve(Svc, implementation);
     return { client: transport, close: () => transport.close() };
   }
-  const server = httpServer();
+  const server = kind === 'http' ? httpServer() : kind === 'ws' ? wsServer() : grpcServer();
   server.serve(Svc, implementation);
-  const client = http(await server.listen());
+  const address = await server.listen();
+  const client = kind === 'http' ? http(address) : kind === 'ws' ? ws(address) : grpc(address);
   return {
     client,
     close: async () => {
@@ -48,7 +53,7 @@ async function over(kind: 'http' | 'inproc'): Promise<{ client: ClientTransport;
   };
 }
 
-describe.each(['http', 'inproc'] as const)('%s: errors with details JSON cannot encode', (kind) => {
+describe.each(['http', 'ws', 'grpc', 'inproc'] as const)('%s: errors with details JSON cannot encode', (kind) => {
   it.each(['bigint', 'cycle'] as const)('a %s in details: the caller still gets the code and message, and the server serves on', async (what) => {
     const { client, close } = await over(kind);
     try {

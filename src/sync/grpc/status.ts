@@ -1,5 +1,5 @@
 import { CancelledError, CourierError, DeadlineExceededError, MessageTooLargeError } from '../../core/errors.js';
-import { errorTypeOf, fromWireError, toWireError, type WireError } from '../error-registry.js';
+import { errorTypeOf, fromWireError, toWireError, type WireError, wireErrorJson } from '../error-registry.js';
 import { BadRequestError, BadResponseError, InternalError, NotFoundError, UnavailableError } from '../errors.js';
 
 /**
@@ -129,7 +129,7 @@ export function errorTrailers(error: unknown, exposeErrors: boolean): ErrorTrail
     fields: {
       'grpc-status': String(status),
       'grpc-message': encodeGrpcMessage(wire.message),
-      [ERROR_TRAILER]: Buffer.from(JSON.stringify(wire)).toString('base64'),
+      [ERROR_TRAILER]: Buffer.from(wireErrorJson(wire)).toString('base64'),
     },
   };
 }

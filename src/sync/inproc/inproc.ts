@@ -3,7 +3,7 @@ import { Context } from '../../core/context.js';
 import type { Client, Implementation, OperationDef, ServiceContract } from '../../core/contract.js';
 import { ClosedError, MessageTooLargeError } from '../../core/errors.js';
 import { Replay } from '../../reliability/idempotency/idempotency.js';
-import { type WireError, fromWireError, toWireError } from '../error-registry.js';
+import { type WireError, fromWireError, toWireError, wireErrorJson } from '../error-registry.js';
 import { InternalError, NotFoundError } from '../errors.js';
 import { ServedOperation, ServerRuntime, type ServerRuntimeOptions } from '../served-operation.js';
 import {
@@ -150,13 +150,7 @@ export class InprocTransport implements ServerTransport, ClientTransport {
 
 /** The wire error as the far side would parse it; details or fields JSON cannot encode are left out. */
 function copyWire(wire: WireError): unknown {
-  let json: string;
-  try {
-    json = JSON.stringify(wire);
-  } catch {
-    json = JSON.stringify({ ...wire, details: undefined, fields: undefined });
-  }
-  return JSON.parse(json);
+  return JSON.parse(wireErrorJson(wire));
 }
 
 function unwrapReplay(output: unknown): unknown {

@@ -1,4 +1,4 @@
-import type { WireError } from '../error-registry.js';
+import { type WireError, wireErrorJson } from '../error-registry.js';
 
 /**
  * The frames of Courier's WebSocket protocol: one JSON object per text message, its kind in `t`.
@@ -215,5 +215,5 @@ export function resFrame(id: number, outJson: string | undefined, replayed: bool
 }
 
 export function errFrame(id: number, wire: WireError): string {
-  return `{"t":"err","id":${id},"err":${JSON.stringify(wire)}}`;
+  return `{"t":"err","id":${id},"err":${wireErrorJson(wire)}}`;
 }
