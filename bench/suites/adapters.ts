@@ -420,7 +420,7 @@ async function mqttCourier(url: string): Promise<Contender> {
 }
 
 export const SYSTEMS: readonly System[] = [
-  { kind: 'redis', label: 'ioredis (XADD pipelined / XREADGROUP / XACK)', anchor: 'redis', count: [10_000, 40_000], raw: redisRaw, courier: redisCourier, url: (p) => `redis://127.0.0.1:${p}` },
+  { kind: 'redis', label: 'ioredis (XADD pipelined / XREADGROUP / XACK)', anchor: 'redis', count: [40_000, 100_000], raw: redisRaw, courier: redisCourier, url: (p) => `redis://127.0.0.1:${p}` },
   { kind: 'amqp', label: 'amqplib (confirm channel, persistent, manual ack)', anchor: 'rabbitmq', count: [4_000, 15_000], raw: amqpRaw, courier: amqpCourier, url: (p) => `amqp://guest:guest@127.0.0.1:${p}` },
   { kind: 'nats', label: 'JetStream (publish acks, pull consumer)', anchor: 'nats', count: [10_000, 30_000], raw: natsRaw, courier: natsCourier, url: (p) => `nats://127.0.0.1:${p}` },
   { kind: 'mqtt', label: 'mqtt.js (QoS 1)', anchor: 'mosquitto', count: [10_000, 30_000], raw: mqttRaw, courier: mqttCourier, url: (p) => `mqtt://127.0.0.1:${p}` },
