@@ -59,29 +59,10 @@ async function serveOver(kind: Kind, handler: Handler): Promise<ClientTransport>
     closers.push(() => transport.close());
     return transport;
   }
-  if (kind === 'http') {
-    const server = httpServer();
-    server.serve(Chain, { step: handler });
-    const client = http(await server.listen());
-    closers.push(async () => {
-      await client.close();
-      await server.close();
-    });
-    return client;
-  }
-  if (kind === 'grpc') {
-    const server = grpcServer();
-    server.serve(Chain, { step: handler });
-    const client = grpc(await server.listen());
-    closers.push(async () => {
-      await client.close();
-      await server.close();
-    });
-    return client;
-  }
-  const server = wsServer();
+  const server = kind === 'http' ? httpServer() : kind === 'grpc' ? grpcServer() : wsServer();
   server.serve(Chain, { step: handler });
-  const client = ws(await server.listen());
+  const address = await server.listen();
+  const client = kind === 'http' ? http(address) : kind === 'grpc' ? grpc(address) : ws(address);
   closers.push(async () => {
     await client.close();
     await server.close();
