@@ -47,7 +47,8 @@ export class AckCoalescer {
     if (entry.state !== OUTSTANDING) return Promise.resolve();
     entry.state = ACK_WANTED;
     this.marked.push(entry);
-    return this.schedule();
+    this.arm();
+    return new Promise<void>((resolve) => this.waiters.push(resolve));
   }
 
   /** `entry` was settled without an ack through here (nacked by the caller). */
@@ -55,7 +56,7 @@ export class AckCoalescer {
     if (entry.state !== OUTSTANDING) return;
     entry.state = DONE;
     // It may complete a run of acks waiting behind it.
-    if (this.marked.length > 0) void this.schedule();
+    if (this.marked.length > 0) this.arm();
   }
 
   /** Send what is waiting now (before the channel is closed). */
@@ -91,11 +92,9 @@ export class AckCoalescer {
     for (const wake of waiters) wake();
   };
 
-  private schedule(): Promise<void> {
-    if (!this.scheduled) {
-      this.scheduled = true;
-      setImmediate(this.flush);
-    }
-    return new Promise<void>((resolve) => this.waiters.push(resolve));
+  private arm(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(this.flush);
   }
 }
