@@ -2,7 +2,8 @@
  * Parse a URL query string (what follows `?`) into `name → text | text[]`, as `node:querystring`'s `parse`
  * does for well-formed input: `&`-separated pairs, `+` as space, percent-decoding, a name given twice
  * becomes an array in order, a pair without `=` has the value `''`, at most 1000 pairs are read. The result
- * has no prototype, so `__proto__` or `constructor` are plain names (and the validator rejects them).
+ * inherits nothing (its prototype is an empty object without a prototype), so `__proto__` or `constructor`
+ * are plain names (and the validator rejects them) and `toString` is not found on it.
  *
  * Why not `node:querystring`: it costs ~0.6 µs for `sku=ABC-1001`, a tenth of what Courier adds to a GET.
  * This does the common case (nothing to decode) with `indexOf`/`slice` only. Differs from node only on
@@ -11,8 +12,16 @@
  */
 const MAX_PAIRS = 1000;
 
+/**
+ * The result's constructor. Not `Object.create(null)`: V8 makes such an object a dictionary from the start,
+ * and filling one cost ~400 ns, seven times the whole parse; an instance of this is an ordinary fast object
+ * whose prototype chain still holds nothing.
+ */
+const QueryParams = function QueryParams() {} as unknown as new () => Record<string, string | string[]>;
+QueryParams.prototype = Object.create(null) as object;
+
 export function parseQuery(query: string): Record<string, string | string[]> {
-  const out = Object.create(null) as Record<string, string | string[]>;
+  const out = new QueryParams();
   let start = 0;
   let pairs = 0;
   while (start <= query.length && pairs < MAX_PAIRS) {

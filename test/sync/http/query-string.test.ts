@@ -29,10 +29,16 @@ describe('parseQuery', () => {
     );
   });
 
-  it('keeps malformed percent-encoding as sent, and has no prototype', () => {
+  it('keeps malformed percent-encoding as sent, and inherits nothing', () => {
     const q = parseQuery('a=%zz&b=%E2&c=ok');
     expect(plain(q)).toEqual({ a: '%zz', b: '%E2', c: 'ok' });
-    expect(Object.getPrototypeOf(q)).toBeNull();
+    expect(Object.getPrototypeOf(Object.getPrototypeOf(q))).toBeNull();
+    expect(Object.keys(Object.getPrototypeOf(q))).toEqual([]);
+    const inherited = parseQuery('');
+    for (const name of ['toString', 'hasOwnProperty', 'constructor', '__proto__', 'valueOf']) expect(inherited[name]).toBeUndefined();
+    const own = parseQuery('__proto__=1&constructor=2');
+    expect(Object.keys(own)).toEqual(['__proto__', 'constructor']);
+    expect(own['__proto__']).toBe('1');
   });
 
   it('reads at most 1000 pairs', () => {
