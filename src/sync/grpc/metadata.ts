@@ -3,7 +3,15 @@ import type { CancelToken } from '../../core/cancel.js';
 import { Context } from '../../core/context.js';
 import { isValidTraceparent, isValidTracestate } from '../../core/trace-context.js';
 import { BadRequestError } from '../errors.js';
-import { HEADER, formatBaggage, idempotencyKeyOf, parseBaggage } from '../http/headers.js';
+import {
+  HEADER,
+  formatBaggage,
+  idHeader,
+  idempotencyKeyOf,
+  isPrintableAscii,
+  isVisibleAscii,
+  parseBaggage,
+} from '../http/headers.js';
 
 /**
  * How a call's context travels in gRPC metadata (HTTP/2 headers), both ways.
@@ -18,10 +26,13 @@ import { HEADER, formatBaggage, idempotencyKeyOf, parseBaggage } from '../http/h
  */
 export const GRPC_TIMEOUT = 'grpc-timeout';
 
-const MAX_ID_LENGTH = 256;
-
 /** Rebuild the server-side context of a call. Throws `BadRequestError` on a malformed header. */
-export function contextFromMetadata(headers: IncomingHttpHeaders, now: number, cancel: CancelToken, operation: string): Context {
+export function contextFromMetadata(
+  headers: IncomingHttpHeaders,
+  now: number,
+  cancel: CancelToken,
+  operation: string,
+): Context {
   const traceparent = headers[HEADER.traceparent];
   const validParent = typeof traceparent === 'string' && isValidTraceparent(traceparent);
   const tracestate = validParent ? headers[HEADER.tracestate] : undefined;
@@ -42,19 +53,26 @@ export function contextFromMetadata(headers: IncomingHttpHeaders, now: number, c
   });
 }
 
-/** Add the headers that carry `ctx` to `out`, as Courier clients send them. */
-export function addContextMetadata(out: Record<string, string>, ctx: Context, now: number): void {
-  if (ctx.deadline !== undefined) out[GRPC_TIMEOUT] = formatGrpcTimeout(ctx.deadline - now);
-  if (ctx.traceparent !== undefined) {
-    out[HEADER.traceparent] = ctx.traceparent;
-    if (ctx.tracestate !== undefined && ctx.tracestate !== '') out[HEADER.tracestate] = ctx.tracestate;
+/**
+ * Append the metadata that carries `ctx` to `out` (name, value, name, value…), as Courier clients send it.
+ * A field HTTP/2 cannot carry unchanged must not fail the call: trace context and ids the server would drop
+ * anyway are left out. An idempotency key that cannot travel is refused (`BadRequestError`), as over HTTP.
+ */
+export function pushContextMetadata(out: string[], ctx: Context, now: number): void {
+  if (ctx.deadline !== undefined) out.push(GRPC_TIMEOUT, formatGrpcTimeout(ctx.deadline - now));
+  if (ctx.traceparent !== undefined && isVisibleAscii(ctx.traceparent)) {
+    out.push(HEADER.traceparent, ctx.traceparent);
+    const state = ctx.tracestate;
+    if (state !== undefined && state !== '' && isPrintableAscii(state)) out.push(HEADER.tracestate, state);
   }
-  if (ctx.correlationId !== undefined) out[HEADER.correlation] = ctx.correlationId;
-  if (ctx.causationId !== undefined) out[HEADER.causation] = ctx.causationId;
-  if (ctx.attempt !== 1) out[HEADER.attempt] = String(ctx.attempt);
-  if (ctx.idempotencyKey !== undefined) out[HEADER.idempotencyKey] = checkedKey(ctx.idempotencyKey);
+  const correlation = idHeader(ctx.correlationId);
+  if (correlation !== undefined) out.push(HEADER.correlation, correlation);
+  const causation = idHeader(ctx.causationId);
+  if (causation !== undefined) out.push(HEADER.causation, causation);
+  if (ctx.attempt !== 1) out.push(HEADER.attempt, String(ctx.attempt));
+  if (ctx.idempotencyKey !== undefined) out.push(HEADER.idempotencyKey, checkedKey(ctx.idempotencyKey));
   for (const _ in ctx.metadata) {
-    out[HEADER.baggage] = formatBaggage(ctx.metadata);
+    out.push(HEADER.baggage, formatBaggage(ctx.metadata));
     break;
   }
 }
@@ -75,7 +93,14 @@ export function hasContextMetadata(ctx: Context): boolean {
   return false;
 }
 
-const UNIT_MS: Readonly<Record<string, number>> = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 0.001, n: 0.000001 };
+const UNIT_MS: Readonly<Record<string, number>> = {
+  H: 3_600_000,
+  M: 60_000,
+  S: 1000,
+  m: 1,
+  u: 0.001,
+  n: 0.000001,
+};
 
 /** `grpc-timeout` → ms. */
 export function parseGrpcTimeout(value: string | string[]): number {
@@ -106,20 +131,15 @@ function checkedKey(key: string): string {
   for (let i = 0; i < key.length; i++) {
     const c = key.charCodeAt(i);
     if (c < 0x20 || c > 0x7e || c === 0x22 || c === 0x5c) {
-      throw new BadRequestError('invalid-idempotency-key', 'an idempotency key must be printable ASCII without quotes or backslashes');
+      throw new BadRequestError(
+        'invalid-idempotency-key',
+        'an idempotency key must be printable ASCII without quotes or backslashes',
+      );
     }
   }
-  if (key.length === 0) throw new BadRequestError('invalid-idempotency-key', 'an idempotency key must not be empty');
+  if (key.length === 0)
+    throw new BadRequestError('invalid-idempotency-key', 'an idempotency key must not be empty');
   return key;
-}
-
-function idHeader(value: string | string[] | undefined): string | undefined {
-  if (typeof value !== 'string' || value.length === 0 || value.length > MAX_ID_LENGTH) return undefined;
-  for (let i = 0; i < value.length; i++) {
-    const c = value.charCodeAt(i);
-    if (c < 0x21 || c > 0x7e) return undefined;
-  }
-  return value;
 }
 
 function positiveInt(value: string | string[]): number {

@@ -84,7 +84,12 @@ function deadlineOf(headers: IncomingHttpHeaders, now: number): number | undefin
  */
 export function pushContextHeaders(out: string[], ctx: Context, now: number): void {
   if (ctx.deadline !== undefined) {
-    out.push(HEADER.timeout, String(Math.max(0, Math.ceil(ctx.deadline - now))), HEADER.deadline, String(Math.ceil(ctx.deadline)));
+    out.push(
+      HEADER.timeout,
+      String(Math.max(0, Math.ceil(ctx.deadline - now))),
+      HEADER.deadline,
+      String(Math.ceil(ctx.deadline)),
+    );
   }
   if (ctx.traceparent !== undefined && isVisibleAscii(ctx.traceparent)) {
     out.push(HEADER.traceparent, ctx.traceparent);
@@ -99,7 +104,10 @@ export function pushContextHeaders(out: string[], ctx: Context, now: number): vo
   if (ctx.idempotencyKey !== undefined) {
     const key = ctx.idempotencyKey;
     if (!isVisibleAscii(key) || key.includes('"') || key.includes('\\')) {
-      throw new BadRequestError('invalid-idempotency-key', 'idempotency key must be visible ASCII without quotes or backslashes');
+      throw new BadRequestError(
+        'invalid-idempotency-key',
+        'idempotency key must be visible ASCII without quotes or backslashes',
+      );
     }
     out.push(HEADER.idempotencyKey, `"${key}"`);
   }
@@ -112,7 +120,8 @@ export function pushContextHeaders(out: string[], ctx: Context, now: number): vo
 /** `Idempotency-Key: "abc"` (sf-string) or a bare `abc`; escapes inside the quotes are not allowed. */
 export function idempotencyKeyOf(value: string | string[] | undefined): string | undefined {
   if (value === undefined) return undefined;
-  if (Array.isArray(value)) throw new BadRequestError('invalid-idempotency-key', 'more than one Idempotency-Key header');
+  if (Array.isArray(value))
+    throw new BadRequestError('invalid-idempotency-key', 'more than one Idempotency-Key header');
   const key = value.length >= 2 && value.startsWith('"') && value.endsWith('"') ? value.slice(1, -1) : value;
   if (key.includes('"') || key.includes('\\')) {
     throw new BadRequestError('invalid-idempotency-key', 'Idempotency-Key must be a plain string');
@@ -144,17 +153,19 @@ export function parseBaggage(value: string | string[]): Record<string, string> {
 
 export function formatBaggage(metadata: Readonly<Record<string, string>>): string {
   const parts: string[] = [];
-  for (const key of Object.keys(metadata)) parts.push(`${encodeURIComponent(key)}=${encodeURIComponent(metadata[key]!)}`);
+  for (const key of Object.keys(metadata))
+    parts.push(`${encodeURIComponent(key)}=${encodeURIComponent(metadata[key]!)}`);
   return parts.join(',');
 }
 
-function idHeader(value: string | string[] | undefined): string | undefined {
+/** An id header's value, or undefined when it is absent, empty, too long or not visible ASCII (dropped, never fatal). */
+export function idHeader(value: string | string[] | undefined): string | undefined {
   if (typeof value !== 'string' || value.length === 0 || value.length > MAX_ID_LENGTH) return undefined;
   return isVisibleAscii(value) ? value : undefined;
 }
 
 /** Every character is visible ASCII (0x21–0x7e). */
-function isVisibleAscii(value: string): boolean {
+export function isVisibleAscii(value: string): boolean {
   for (let i = 0; i < value.length; i++) {
     const c = value.charCodeAt(i);
     if (c < 0x21 || c > 0x7e) return false;
@@ -163,7 +174,7 @@ function isVisibleAscii(value: string): boolean {
 }
 
 /** Every character is printable ASCII, space included (0x20–0x7e). */
-function isPrintableAscii(value: string): boolean {
+export function isPrintableAscii(value: string): boolean {
   for (let i = 0; i < value.length; i++) {
     const c = value.charCodeAt(i);
     if (c < 0x20 || c > 0x7e) return false;

@@ -1,0 +1,171 @@
+import { H2Code, MAX_WINDOW_SIZE } from './frames.js';
+
+/**
+ * One HTTP/2 stream of Courier's client connection (`connection.ts`): a request the caller writes and a
+ * response it is told about through `H2StreamEvents`, with flow control both ways.
+ *
+ * Contract:
+ * - Events arrive in wire order: `onHeaders` (the response headers, then maybe trailers with `endStream`),
+ *   `onData` (views of socket buffers: decode or copy them before returning), and at most one `onAbort`
+ *   when the stream ends without completing. After `endStream` was seen or `onAbort` ran, nothing follows.
+ * - `write` queues DATA; what the peer's flow-control windows (stream and connection) do not admit waits in
+ *   the stream and leaves as WINDOW_UPDATEs arrive. It returns false once more than `HIGH_WATER` bytes wait;
+ *   `onDrain` then says when writing may continue.
+ * - `pause` stops delivery and stops returning receive window to the peer, so a consumer that stops reading
+ *   stops the sender (HTTP/2 backpressure); what arrived meanwhile (bounded by the window we granted) is
+ *   delivered by `resume`.
+ * - `reset(code)` ends the stream at once with RST_STREAM; no event follows.
+ */
+export interface H2StreamEvents {
+  onHeaders(fields: string[], endStream: boolean): void;
+  onData(chunk: Buffer, endStream: boolean): void;
+  onAbort(abort: H2Abort): void;
+  onDrain?(): void;
+}
+
+export interface H2Abort {
+  /** The RST_STREAM or GOAWAY code, or INTERNAL_ERROR / CONNECT_ERROR for a connection failure. */
+  readonly code: number;
+  /** The connection's failure, when that is why. */
+  readonly error: Error | undefined;
+  /** True when the peer never processed the request (refused, above GOAWAY's last id, never sent): safe to retry. */
+  readonly refused: boolean;
+}
+
+/** What a stream needs from its connection. */
+export interface StreamHost {
+  sendHeaders(stream: H2Stream, block: Buffer, endStream: boolean): void;
+  /** Send what the windows admit of the stream's queued data. */
+  flushData(stream: H2Stream): void;
+  sendReset(stream: H2Stream, code: number): void;
+  sendWindowUpdate(streamId: number, increment: number): void;
+  streamClosed(stream: H2Stream): void;
+}
+
+/** Queued bytes above which `write` returns false. */
+const HIGH_WATER = 64 * 1024;
+
+export class H2Stream {
+  /** 0 until the HEADERS frame is sent (ids are given in sending order). */
+  id = 0;
+  sendWindow: number;
+  /** DATA waiting for window, and whether END_STREAM follows it. */
+  queued: Buffer[] = [];
+  queuedBytes = 0;
+  endQueued = false;
+  localEnded = false;
+  remoteEnded = false;
+  headersSeen = false;
+  closed = false;
+  /** Receive side: window left for the peer, bytes delivered but not yet returned. */
+  recvWindow: number;
+  private unreturned = 0;
+  private paused = false;
+  private held: Array<{ chunk: Buffer; end: boolean }> | undefined;
+  private wantsDrain = false;
+
+  constructor(
+    private readonly host: StreamHost,
+    readonly events: H2StreamEvents,
+    sendWindow: number,
+    private readonly recvWindowSize: number,
+  ) {
+    this.sendWindow = sendWindow;
+    this.recvWindow = recvWindowSize;
+  }
+
+  /** Queue `data` (and END_STREAM with `end`). False when the caller should wait for `onDrain`. */
+  write(data: Buffer | undefined, end: boolean): boolean {
+    if (this.closed || this.localEnded || this.endQueued) return false;
+    if (data !== undefined && data.length > 0) {
+      this.queued.push(data);
+      this.queuedBytes += data.length;
+    }
+    if (end) this.endQueued = true;
+    this.host.flushData(this);
+    if (this.queuedBytes > HIGH_WATER) {
+      this.wantsDrain = true;
+      return false;
+    }
+    return true;
+  }
+
+  /** Close our side without more data. */
+  end(): void {
+    this.write(undefined, true);
+  }
+
+  reset(code: number = H2Code.CANCEL): void {
+    if (this.closed) return;
+    this.host.sendReset(this, code);
+    this.close();
+  }
+
+  pause(): void {
+    this.paused = true;
+  }
+
+  resume(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    const held = this.held;
+    while (held !== undefined && held.length > 0 && !this.paused && !this.closed) {
+      const next = held.shift()!;
+      this.deliver(next.chunk, next.end);
+    }
+    if (held !== undefined && held.length === 0 && this.held === held) this.held = undefined;
+    this.returnWindow();
+  }
+
+  // ------------------------------------------------------------------------- called by the connection
+
+  /** DATA arrived for this stream (`frameLength` counts padding too: it all used window). */
+  received(chunk: Buffer, end: boolean, frameLength: number): void {
+    this.recvWindow -= frameLength;
+    this.unreturned += frameLength - chunk.length; // padding is returned at once
+    if (end) this.remoteEnded = true;
+    if (this.paused || this.held !== undefined) {
+      (this.held ??= []).push({ chunk, end });
+      return;
+    }
+    this.deliver(chunk, end);
+  }
+
+  /** The peer's window for our DATA grew (WINDOW_UPDATE, or a SETTINGS change of the initial size). */
+  windowGrew(): void {
+    this.host.flushData(this);
+    if (this.wantsDrain && this.queuedBytes <= HIGH_WATER && !this.closed) {
+      this.wantsDrain = false;
+      this.events.onDrain?.();
+    }
+  }
+
+  /** Mark closed and leave the connection; `abort` tells the caller why, when it did not complete. */
+  close(abort?: H2Abort): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.queued = [];
+    this.queuedBytes = 0;
+    this.held = undefined;
+    this.host.streamClosed(this);
+    if (abort !== undefined) this.events.onAbort(abort);
+  }
+
+  private deliver(chunk: Buffer, end: boolean): void {
+    this.unreturned += chunk.length;
+    this.events.onData(chunk, end);
+    if (!end) this.returnWindow();
+  }
+
+  /** Give the peer back what was consumed, in steps of half the window (not one WINDOW_UPDATE per frame). */
+  private returnWindow(): void {
+    if (this.paused || this.closed || this.remoteEnded) return;
+    if (this.unreturned >= this.recvWindowSize / 2 || this.recvWindow <= 0) {
+      const increment = Math.min(this.unreturned, MAX_WINDOW_SIZE - this.recvWindow);
+      this.unreturned = 0;
+      if (increment <= 0) return;
+      this.recvWindow += increment;
+      this.host.sendWindowUpdate(this.id, increment);
+    }
+  }
+}
