@@ -10,7 +10,7 @@ import { BadResponseError, UnavailableError } from '../errors.js';
 import { type ClientOptions, type ClientTransport, createClient } from '../transport.js';
 import { type MessageCodec, messageCodec } from './codec.js';
 import { FRAME_HEADER_BYTES, FrameReader } from './framing.js';
-import { H2Connection, type H2ConnectionOptions } from './h2/connection.js';
+import { type H2ClientOptions, H2ClientSession } from './h2/client-session.js';
 import { H2Code } from './h2/frames.js';
 import { HpackEncoder } from './h2/hpack.js';
 import type { H2Abort, H2Stream, H2StreamEvents } from './h2/stream.js';
@@ -62,8 +62,8 @@ export interface GrpcClientOptions {
   readonly clock?: Clock;
   /** TLS options for an `https://` target (certificate authorities, client certificates…). */
   readonly tls?: ConnectionOptions;
-  /** Flow-control windows and the response header limit of each connection (`H2ConnectionOptions`). */
-  readonly http2?: Omit<H2ConnectionOptions, 'tls'>;
+  /** Flow-control windows and the response header limit of each connection (`H2ClientOptions`). */
+  readonly http2?: Omit<H2ClientOptions, 'tls'>;
 }
 
 interface ClientMethod {
@@ -86,7 +86,7 @@ export class GrpcClientTransport implements ClientTransport {
   readonly name = 'grpc';
   private readonly target: URL;
   private readonly connectionCount: number;
-  private readonly connections: Array<H2Connection | undefined>;
+  private readonly connections: Array<H2ClientSession | undefined>;
   private next = 0;
   private readonly clock: Clock;
   private readonly maxMessageBytes: number;
@@ -94,7 +94,7 @@ export class GrpcClientTransport implements ClientTransport {
   private readonly packages: Readonly<Record<string, string>>;
   private readonly methods = new Map<OperationDef, ClientMethod>();
   private readonly deadlineGuard;
-  private readonly connectionOptions: H2ConnectionOptions;
+  private readonly connectionOptions: H2ClientOptions;
   private closed = false;
 
   /** `target`: `host:port`, or a URL `http://host:port` / `https://host:port`. */
@@ -104,7 +104,7 @@ export class GrpcClientTransport implements ClientTransport {
       throw new TypeError(`a gRPC target is http:// or https://, not ${this.target.protocol}`);
     }
     this.connectionCount = Math.max(1, options.sessions ?? 2);
-    this.connections = new Array<H2Connection | undefined>(this.connectionCount).fill(undefined);
+    this.connections = new Array<H2ClientSession | undefined>(this.connectionCount).fill(undefined);
     this.clock = options.clock ?? systemClock;
     this.maxMessageBytes = options.maxMessageBytes ?? 4 * 1024 * 1024;
     this.baseMetadata = checkedMetadata(options.metadata ?? {});
@@ -172,12 +172,12 @@ export class GrpcClientTransport implements ClientTransport {
     return method;
   }
 
-  private connection(): H2Connection {
+  private connection(): H2ClientSession {
     const i = this.next;
     this.next = i + 1 === this.connectionCount ? 0 : i + 1;
     const current = this.connections[i];
     if (current !== undefined && current.usable) return current;
-    const created: H2Connection = new H2Connection(this.target, this.connectionOptions, () => {
+    const created: H2ClientSession = new H2ClientSession(this.target, this.connectionOptions, () => {
       if (this.connections[i] === created) this.connections[i] = undefined;
     });
     this.connections[i] = created;

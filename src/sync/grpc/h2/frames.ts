@@ -144,9 +144,14 @@ export class FrameParser {
     /** Our SETTINGS_MAX_FRAME_SIZE: the largest payload the peer may send. */
     private readonly maxFrameSize: number,
     private readonly onFrame: FrameHandler,
+    /** Bytes that must come before the first frame (a server expects the client preface). */
+    private preface?: Buffer,
   ) {}
 
-  /** Feed bytes from the socket. Throws `H2ConnectionError` (FRAME_SIZE_ERROR) on an oversized frame. */
+  /**
+   * Feed bytes from the socket. Throws `H2ConnectionError`: FRAME_SIZE_ERROR on an oversized frame,
+   * PROTOCOL_ERROR when the expected preface does not come first.
+   */
   push(chunk: Buffer): void {
     let data = chunk;
     if (this.pending !== undefined) {
@@ -154,6 +159,18 @@ export class FrameParser {
       this.pending = undefined;
     }
     let at = 0;
+    if (this.preface !== undefined) {
+      const need = this.preface;
+      const n = Math.min(need.length, data.length);
+      if (data.compare(need, 0, n, 0, n) !== 0)
+        throw new H2ConnectionError(H2Code.PROTOCOL_ERROR, 'not an HTTP/2 connection preface');
+      if (n < need.length) {
+        this.pending = data;
+        return;
+      }
+      this.preface = undefined;
+      at = need.length;
+    }
     const end = data.length;
     while (end - at >= FRAME_HEADER_LENGTH) {
       const length = (data[at]! << 16) | (data[at + 1]! << 8) | data[at + 2]!;

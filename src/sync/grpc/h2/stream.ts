@@ -53,6 +53,10 @@ export class H2Stream {
   queued: Buffer[] = [];
   queuedBytes = 0;
   endQueued = false;
+  /** Trailers to end our side with once the queued data is out (instead of an empty END_STREAM DATA). */
+  trailers: Buffer | undefined;
+  /** True once we sent a header block (a server's response headers). */
+  headersSent = false;
   localEnded = false;
   remoteEnded = false;
   headersSeen = false;
@@ -66,7 +70,8 @@ export class H2Stream {
 
   constructor(
     private readonly host: StreamHost,
-    readonly events: H2StreamEvents,
+    /** Set by whoever takes the stream; a server's streams get theirs when the request headers arrive. */
+    public events: H2StreamEvents,
     sendWindow: number,
     private readonly recvWindowSize: number,
   ) {
@@ -93,6 +98,22 @@ export class H2Stream {
   /** Close our side without more data. */
   end(): void {
     this.write(undefined, true);
+  }
+
+  /** Send a header block (a server's response headers); with `endStream`, nothing follows (trailers-only). */
+  respond(block: Buffer, endStream: boolean): void {
+    if (this.closed || this.localEnded || this.headersSent) return;
+    this.headersSent = true;
+    this.host.sendHeaders(this, block, endStream);
+    if (endStream) this.endedLocally();
+  }
+
+  /** End our side with trailers, after whatever data is still queued. */
+  sendTrailers(block: Buffer): void {
+    if (this.closed || this.localEnded || this.endQueued) return;
+    this.trailers = block;
+    this.endQueued = true;
+    this.host.flushData(this);
   }
 
   reset(code: number = H2Code.CANCEL): void {
@@ -138,6 +159,14 @@ export class H2Stream {
       this.wantsDrain = false;
       this.events.onDrain?.();
     }
+  }
+
+  /** Our side ended (END_STREAM sent); closes the stream when the peer's side ended too. */
+  endedLocally(): void {
+    this.localEnded = true;
+    this.endQueued = false;
+    this.trailers = undefined;
+    if (this.remoteEnded) this.close();
   }
 
   /** Mark closed and leave the connection; `abort` tells the caller why, when it did not complete. */

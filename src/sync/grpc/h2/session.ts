@@ -1,7 +1,5 @@
-import { type Socket, connect as netConnect } from 'node:net';
-import { type ConnectionOptions, connect as tlsConnect } from 'node:tls';
+import type { Socket } from 'node:net';
 import {
-  CLIENT_PREFACE,
   DEFAULT_MAX_FRAME_SIZE,
   DEFAULT_WINDOW_SIZE,
   FRAME_HEADER_LENGTH,
@@ -20,41 +18,32 @@ import {
   writeFrameHeader,
 } from './frames.js';
 import { HeaderListTooLargeError, HpackDecoder, HpackError } from './hpack.js';
-import { type H2Abort, H2Stream, type H2StreamEvents, type StreamHost } from './stream.js';
+import type { H2Abort, H2Stream, StreamHost } from './stream.js';
 
 /**
- * Courier's own HTTP/2 client connection on a plain TCP (or TLS, ALPN `h2`) socket: what the gRPC client
- * runs on instead of `node:http2`.
+ * One HTTP/2 connection, either side: what Courier's own client (`client-session.ts`) and server
+ * (`server-session.ts`) share. It owns the socket and does the framing (`frames.ts`), HPACK decoding of the
+ * peer's header blocks (with the dynamic table; our own blocks never index, see `hpack.ts`), HEADERS +
+ * CONTINUATION assembly, flow control both ways (`stream.ts` per stream; the connection's windows here),
+ * SETTINGS (the peer's concurrency, initial window and frame size honoured; ACKed), PING answered,
+ * WINDOW_UPDATE, RST_STREAM, and connection errors (GOAWAY with the code, then close; every stream is told).
+ * The sides differ in who opens streams and what GOAWAY means: the subclasses.
  *
- * Why not `node:http2`: at 64 unary calls in flight its per-stream machinery (a Duplex stream object per
- * request, header objects converted both ways, an `AsyncResource.bind` per request, events per frame) cost
- * more CPU per call than the whole HTTP/1.1 path through undici, which made gRPC slower than JSON over
- * HTTP/1.1 on the same machine. Here a stream is one small object with four callbacks; a unary call is one
- * HEADERS and one DATA frame written together, and its response is decoded straight from the socket chunk.
+ * Writing: frames are collected and written once per tick (`process.nextTick`), so the frames of many
+ * streams made in one burst (a client's calls, a server's answers) leave in one socket write.
  *
- * What it implements (RFC 9113, client side): the preface and SETTINGS exchange (push disabled, our receive
- * windows, the peer's concurrency, window and frame-size limits honoured), HPACK (`hpack.ts`; requests never
- * use the dynamic table, responses are decoded with it), HEADERS + CONTINUATION, DATA with padding, flow
- * control both ways (`stream.ts`), RST_STREAM, PING answered, GOAWAY (streams above its last id are refused:
- * retryable), WINDOW_UPDATE, and connection errors (GOAWAY with the code, then close). Not implemented:
- * server push (refused in SETTINGS), priorities (ignored, as RFC 9113 allows), `CONNECT`.
- *
- * Writing: frames are collected and written once per tick (`process.nextTick`), so the calls a burst of
- * responses starts leave in one socket write. Streams above the peer's SETTINGS_MAX_CONCURRENT_STREAMS wait
- * in order. While no stream is open the socket is unref'd: an idle client does not keep the process alive.
+ * Why our own HTTP/2 rather than `node:http2`: its per-stream machinery (a Duplex per stream, header objects
+ * converted both ways, an `AsyncResource.bind` per request, events per frame) cost more CPU per unary gRPC
+ * call than a whole HTTP/1.1 call, on both ends. Here a stream is one small object with four callbacks.
  */
-export interface H2ConnectionOptions {
-  /** TLS options for an `https:` target (ALPN `h2` is always requested). */
-  readonly tls?: ConnectionOptions;
+export interface H2SessionOptions {
   /** Our receive window per stream (SETTINGS_INITIAL_WINDOW_SIZE). Default 1 MiB. */
   readonly streamWindowSize?: number;
   /** Our receive window for the whole connection. Default 8 MiB. */
   readonly connectionWindowSize?: number;
-  /** SETTINGS_MAX_HEADER_LIST_SIZE: the largest response header list accepted. Default 64 KiB. */
+  /** SETTINGS_MAX_HEADER_LIST_SIZE: the largest header list we accept from the peer. Default 64 KiB. */
   readonly maxHeaderListSize?: number;
 }
-
-const MAX_STREAM_ID = 0x7fffffff;
 
 interface PendingBlock {
   readonly streamId: number;
@@ -63,30 +52,21 @@ interface PendingBlock {
   size: number;
 }
 
-interface Waiting {
-  readonly stream: H2Stream;
-  readonly block: Buffer;
-  readonly endStream: boolean;
-}
+/** Largest header block (all CONTINUATIONs together) before decoding; more is an attack. */
+const MAX_BLOCK_BYTES = 4 * 1024 * 1024;
 
-export class H2Connection implements StreamHost {
-  /** False once no new stream may be opened here (GOAWAY, failure, close, ids exhausted). */
-  usable = true;
-  /** True once the socket connected: a stream that failed before that never reached the server. */
-  connected = false;
+export abstract class H2Session implements StreamHost {
   readonly closed: Promise<void>;
-  private readonly socket: Socket;
+  protected readonly streams = new Map<number, H2Stream>();
+  protected readonly streamWindowSize: number;
+  protected peerMaxConcurrent = Infinity;
+  protected peerInitialWindow = DEFAULT_WINDOW_SIZE;
+  protected failure: Error | undefined;
   private readonly parser: FrameParser;
   private readonly decoder: HpackDecoder;
-  private readonly streamWindowSize: number;
   private readonly connectionWindowSize: number;
-  private readonly streams = new Map<number, H2Stream>();
-  private readonly waiting: Waiting[] = [];
   /** Streams with data held back only by the connection's send window. */
   private readonly blocked = new Set<H2Stream>();
-  private nextStreamId = 1;
-  private peerMaxConcurrent = Infinity;
-  private peerInitialWindow = DEFAULT_WINDOW_SIZE;
   private peerMaxFrameSize = DEFAULT_MAX_FRAME_SIZE;
   private sendWindow = DEFAULT_WINDOW_SIZE;
   private recvWindow: number;
@@ -95,88 +75,68 @@ export class H2Connection implements StreamHost {
   private out: Buffer[] = [];
   private outBytes = 0;
   private flushScheduled = false;
-  private referenced = false;
-  private failure: Error | undefined;
-  private goingAway = false;
   private readonly flushOut = (): void => this.flush();
 
-  constructor(
-    target: URL,
-    options: H2ConnectionOptions = {},
-    /** Called once when the connection stops taking new streams. */
-    private readonly onUnusable: () => void = () => {},
+  protected constructor(
+    protected readonly socket: Socket,
+    options: H2SessionOptions,
+    /** Settings of our own beyond the windows and header list size. */
+    extraSettings: ReadonlyArray<readonly [id: number, value: number]>,
+    /** The connection preface: sent before our SETTINGS (client), or expected before the peer's first frame (server). */
+    preface: { readonly send?: Buffer; readonly expect?: Buffer },
   ) {
     this.streamWindowSize = options.streamWindowSize ?? 1024 * 1024;
     this.connectionWindowSize = options.connectionWindowSize ?? 8 * 1024 * 1024;
     this.recvWindow = this.connectionWindowSize;
-    this.decoder = new HpackDecoder({ maxHeaderListSize: options.maxHeaderListSize ?? 64 * 1024 });
-    this.parser = new FrameParser(DEFAULT_MAX_FRAME_SIZE, (type, flags, id, payload) =>
-      this.onFrame(type, flags, id, payload),
+    const maxHeaderListSize = options.maxHeaderListSize ?? 64 * 1024;
+    this.decoder = new HpackDecoder({ maxHeaderListSize });
+    this.parser = new FrameParser(
+      DEFAULT_MAX_FRAME_SIZE,
+      (type, flags, id, payload) => this.onFrame(type, flags, id, payload),
+      preface.expect,
     );
-    const port = Number(target.port || (target.protocol === 'https:' ? 443 : 80));
-    const host = target.hostname.startsWith('[') ? target.hostname.slice(1, -1) : target.hostname;
-    if (target.protocol === 'https:') {
-      this.socket = tlsConnect({ servername: host, ...options.tls, host, port, ALPNProtocols: ['h2'] });
-      this.socket.once('secureConnect', () => {
-        const alpn = (this.socket as Socket & { alpnProtocol?: string | false }).alpnProtocol;
-        if (alpn !== 'h2')
-          this.fail(
-            new Error(`the server did not agree to HTTP/2 (ALPN ${String(alpn)})`),
-            H2Code.INADEQUATE_SECURITY,
-          );
-        else this.connected = true;
-      });
-    } else {
-      this.socket = netConnect({ host, port });
-      this.socket.once('connect', () => (this.connected = true));
-    }
-    this.socket.setNoDelay(true);
-    this.socket.unref();
-    this.closed = new Promise((resolve) => this.socket.once('close', () => resolve()));
-    this.socket.on('data', (chunk: Buffer) => this.onSocketData(chunk));
-    this.socket.on('error', (error) => this.fail(error, H2Code.CONNECT_ERROR));
-    this.socket.on('close', () => this.fail(new Error('the HTTP/2 connection closed'), H2Code.CONNECT_ERROR));
-    this.queue(CLIENT_PREFACE);
+    socket.setNoDelay(true);
+    this.closed = new Promise((resolve) => socket.once('close', () => resolve()));
+    socket.on('data', (chunk: Buffer) => this.onSocketData(chunk));
+    socket.on('error', (error) => this.fail(error, H2Code.CONNECT_ERROR));
+    socket.on('close', () => this.fail(new Error('the HTTP/2 connection closed'), H2Code.CONNECT_ERROR));
+    if (preface.send !== undefined) this.queue(preface.send);
     this.queue(
       settingsFrame([
-        [Setting.ENABLE_PUSH, 0],
+        ...extraSettings,
         [Setting.INITIAL_WINDOW_SIZE, this.streamWindowSize],
-        [Setting.MAX_HEADER_LIST_SIZE, options.maxHeaderListSize ?? 64 * 1024],
+        [Setting.MAX_HEADER_LIST_SIZE, maxHeaderListSize],
       ]),
     );
     if (this.connectionWindowSize > DEFAULT_WINDOW_SIZE)
       this.queue(windowUpdate(0, this.connectionWindowSize - DEFAULT_WINDOW_SIZE));
   }
 
-  /** Streams open or waiting for a slot. */
-  get load(): number {
-    return this.streams.size + this.waiting.length;
-  }
-
-  /**
-   * Open a stream with the request header block `block` (HPACK, `HpackEncoder`). The stream may wait for a
-   * concurrency slot; writes made meanwhile are kept. Throws when the connection is not usable.
-   */
-  open(block: Buffer, endStream: boolean, events: H2StreamEvents): H2Stream {
-    if (!this.usable) throw this.failure ?? new Error('the HTTP/2 connection takes no new streams');
-    const stream = new H2Stream(this, events, this.peerInitialWindow, this.streamWindowSize);
-    if (this.streams.size >= this.peerMaxConcurrent) this.waiting.push({ stream, block, endStream });
-    else this.start(stream, block, endStream);
-    this.updateRef();
-    return stream;
-  }
-
-  /** Stop taking streams; let the open ones finish, then say GOAWAY and close the socket. */
-  close(): Promise<void> {
-    this.markUnusable();
-    this.goingAway = true;
-    if (this.load === 0) this.finishClose();
-    return this.closed;
-  }
-
   /** Close at once: every open stream is aborted with `error`. */
   destroy(error: Error = new Error('the HTTP/2 connection was closed')): void {
     this.fail(error, H2Code.CANCEL);
+  }
+
+  // ------------------------------------------------------------------------------- for the sides
+
+  /** A complete header block for a stream we do not track (new on a server; closed or idle on a client). */
+  protected abstract unknownStreamHeaders(id: number, endStream: boolean, fields: string[]): void;
+  protected abstract onGoaway(lastStreamId: number, code: number): void;
+  /** A stream left `streams` (or a waiting one was dropped). */
+  protected abstract afterStreamClosed(stream: H2Stream): void;
+  /** The peer's SETTINGS may have raised its concurrency limit. */
+  protected settingsApplied(): void {}
+
+  /** True when `id` names a stream that existed and is closed now (its late frames are ignored). */
+  protected abstract wasOpened(id: number): boolean;
+
+  /** Send GOAWAY(`lastStreamId`, NO_ERROR) now and close the socket once it is written. */
+  protected goawayAndEnd(lastStreamId: number): void {
+    if (this.failure !== undefined) return;
+    this.queue(goaway(lastStreamId, H2Code.NO_ERROR));
+    this.flush();
+    this.failure = new Error('the HTTP/2 connection was closed');
+    this.socket.end();
   }
 
   // ---------------------------------------------------------------------------------- StreamHost
@@ -214,7 +174,7 @@ export class H2Connection implements StreamHost {
         return;
       }
       const whole = n === chunk.length;
-      const last = whole && queued.length === 1 && stream.endQueued;
+      const last = whole && queued.length === 1 && stream.endQueued && stream.trailers === undefined;
       this.queueFrameHeader(n, FrameType.DATA, last ? Flag.END_STREAM : 0, stream.id);
       this.queue(whole ? chunk : chunk.subarray(0, n));
       stream.sendWindow -= n;
@@ -222,12 +182,13 @@ export class H2Connection implements StreamHost {
       stream.queuedBytes -= n;
       if (whole) queued.shift();
       else queued[0] = chunk.subarray(n);
-      if (last) return this.endedLocally(stream);
+      if (last) return stream.endedLocally();
     }
-    if (stream.endQueued) {
-      this.queueFrameHeader(0, FrameType.DATA, Flag.END_STREAM, stream.id);
-      this.endedLocally(stream);
-    }
+    if (!stream.endQueued) return;
+    // Trailers (a header block with END_STREAM) or an empty DATA frame end our side, after all the data.
+    if (stream.trailers !== undefined) this.sendHeaders(stream, stream.trailers, true);
+    else this.queueFrameHeader(0, FrameType.DATA, Flag.END_STREAM, stream.id);
+    stream.endedLocally();
   }
 
   sendReset(stream: H2Stream, code: number): void {
@@ -240,41 +201,11 @@ export class H2Connection implements StreamHost {
 
   streamClosed(stream: H2Stream): void {
     this.blocked.delete(stream);
-    if (stream.id === 0) {
-      const at = this.waiting.findIndex((w) => w.stream === stream);
-      if (at >= 0) this.waiting.splice(at, 1);
-    } else {
-      this.streams.delete(stream.id);
-      this.startWaiting();
-    }
-    this.updateRef();
-    if (this.goingAway && this.load === 0) this.finishClose();
+    if (stream.id !== 0) this.streams.delete(stream.id);
+    this.afterStreamClosed(stream);
   }
 
   // -------------------------------------------------------------------------------------- sending
-
-  private start(stream: H2Stream, block: Buffer, endStream: boolean): void {
-    stream.id = this.nextStreamId;
-    this.nextStreamId += 2;
-    this.streams.set(stream.id, stream);
-    if (this.nextStreamId > MAX_STREAM_ID) this.markUnusable(); // ids run out: a new connection takes over
-    this.sendHeaders(stream, block, endStream);
-    if (endStream) this.endedLocally(stream);
-    else if (stream.queued.length > 0 || stream.endQueued) this.flushData(stream);
-  }
-
-  private startWaiting(): void {
-    while (this.waiting.length > 0 && this.streams.size < this.peerMaxConcurrent && this.usable) {
-      const { stream, block, endStream } = this.waiting.shift()!;
-      this.start(stream, block, endStream);
-    }
-  }
-
-  private endedLocally(stream: H2Stream): void {
-    stream.localEnded = true;
-    stream.endQueued = false;
-    if (stream.remoteEnded) stream.close();
-  }
 
   private queueFrameHeader(length: number, type: number, flags: number, streamId: number): void {
     const header = Buffer.allocUnsafe(FRAME_HEADER_LENGTH);
@@ -282,7 +213,7 @@ export class H2Connection implements StreamHost {
     this.queue(header);
   }
 
-  private queue(bytes: Buffer): void {
+  protected queue(bytes: Buffer): void {
     if (this.failure !== undefined) return;
     this.out.push(bytes);
     this.outBytes += bytes.length;
@@ -292,7 +223,7 @@ export class H2Connection implements StreamHost {
     }
   }
 
-  private flush(): void {
+  protected flush(): void {
     this.flushScheduled = false;
     if (this.outBytes === 0 || this.failure !== undefined) return;
     const out = this.out;
@@ -334,7 +265,9 @@ export class H2Connection implements StreamHost {
       case FrameType.PING:
         return this.onPing(flags, id, payload);
       case FrameType.GOAWAY:
-        return this.onGoaway(id, payload);
+        if (id !== 0) throw new H2ConnectionError(H2Code.PROTOCOL_ERROR, 'GOAWAY on a stream');
+        if (payload.length < 8) throw new H2ConnectionError(H2Code.FRAME_SIZE_ERROR, 'GOAWAY too short');
+        return this.onGoaway(payload.readUInt32BE(0) & MAX_WINDOW_SIZE, payload.readUInt32BE(4));
       case FrameType.WINDOW_UPDATE:
         return this.onWindowUpdate(id, payload);
       case FrameType.PUSH_PROMISE:
@@ -366,7 +299,7 @@ export class H2Connection implements StreamHost {
     }
     const stream = this.streams.get(id);
     if (stream === undefined) {
-      if (id % 2 === 1 && id < this.nextStreamId) return; // a stream we already closed (reset): ignore
+      if (this.wasOpened(id)) return; // a stream closed (reset) meanwhile: ignore
       throw new H2ConnectionError(H2Code.PROTOCOL_ERROR, `DATA on idle stream ${id}`);
     }
     if (!stream.headersSeen || stream.remoteEnded)
@@ -383,9 +316,8 @@ export class H2Connection implements StreamHost {
     let start = 0;
     let end = payload.length;
     if ((flags & Flag.PADDED) !== 0) {
-      const pad = payload[0] ?? 0;
       start = 1;
-      end -= pad;
+      end -= payload[0] ?? 0;
     }
     if ((flags & Flag.PRIORITY) !== 0) start += 5;
     if (end < start) throw new H2ConnectionError(H2Code.PROTOCOL_ERROR, 'HEADERS padding exceeds the frame');
@@ -401,7 +333,7 @@ export class H2Connection implements StreamHost {
       throw new H2ConnectionError(H2Code.PROTOCOL_ERROR, 'CONTINUATION without HEADERS');
     block.chunks.push(payload);
     block.size += payload.length;
-    if (block.size > 4 * 1024 * 1024)
+    if (block.size > MAX_BLOCK_BYTES)
       throw new H2ConnectionError(H2Code.ENHANCE_YOUR_CALM, 'header block too large');
     if ((flags & Flag.END_HEADERS) === 0) return;
     this.block = undefined;
@@ -418,12 +350,13 @@ export class H2Connection implements StreamHost {
       if (error instanceof HeaderListTooLargeError && stream !== undefined) {
         return this.streamError(stream, H2Code.PROTOCOL_ERROR, error.message);
       }
+      if (error instanceof HeaderListTooLargeError && !this.wasOpened(id)) {
+        this.queue(rstStream(id, H2Code.REFUSED_STREAM)); // a new stream with oversized headers
+        return;
+      }
       throw error;
     }
-    if (stream === undefined) {
-      if (id % 2 === 1 && id < this.nextStreamId) return;
-      throw new H2ConnectionError(H2Code.PROTOCOL_ERROR, `HEADERS on idle stream ${id}`);
-    }
+    if (stream === undefined) return this.unknownStreamHeaders(id, endStream, fields);
     if (stream.remoteEnded)
       return this.streamError(stream, H2Code.STREAM_CLOSED, `HEADERS on closed stream ${id}`);
     // An informational (1xx) response is skipped; the final one follows.
@@ -434,16 +367,15 @@ export class H2Connection implements StreamHost {
     if (endStream) this.endedRemotely(stream);
   }
 
-  private endedRemotely(stream: H2Stream): void {
+  protected endedRemotely(stream: H2Stream): void {
     if (stream.closed) return;
     stream.remoteEnded = true;
-    if (stream.localEnded) {
-      stream.close();
-      return;
-    }
-    // The response is complete while we still had something to send: the call is over, stop sending.
-    stream.reset(H2Code.NO_ERROR);
+    if (stream.localEnded) stream.close();
+    else this.remoteEndedFirst(stream);
   }
+
+  /** The peer ended its side while ours is open: the client stops a finished call; the server answers. */
+  protected abstract remoteEndedFirst(stream: H2Stream): void;
 
   private onReset(id: number, payload: Buffer): void {
     if (id === 0) throw new H2ConnectionError(H2Code.PROTOCOL_ERROR, 'RST_STREAM on stream 0');
@@ -490,27 +422,13 @@ export class H2Connection implements StreamHost {
         if (windowDelta > 0) stream.windowGrew();
       }
     }
-    this.startWaiting();
+    this.settingsApplied();
   }
 
   private onPing(flags: number, id: number, payload: Buffer): void {
     if (id !== 0) throw new H2ConnectionError(H2Code.PROTOCOL_ERROR, 'PING on a stream');
     if (payload.length !== 8) throw new H2ConnectionError(H2Code.FRAME_SIZE_ERROR, 'PING of the wrong size');
     if ((flags & Flag.ACK) === 0) this.queue(frame(FrameType.PING, Flag.ACK, 0, payload));
-  }
-
-  private onGoaway(id: number, payload: Buffer): void {
-    if (id !== 0) throw new H2ConnectionError(H2Code.PROTOCOL_ERROR, 'GOAWAY on a stream');
-    if (payload.length < 8) throw new H2ConnectionError(H2Code.FRAME_SIZE_ERROR, 'GOAWAY too short');
-    const lastStreamId = payload.readUInt32BE(0) & MAX_STREAM_ID;
-    this.markUnusable();
-    this.goingAway = true;
-    const refused: H2Abort = { code: H2Code.REFUSED_STREAM, error: undefined, refused: true };
-    for (const w of this.waiting.splice(0)) w.stream.close(refused);
-    for (const stream of [...this.streams.values()]) {
-      if (stream.id > lastStreamId) stream.close(refused);
-    }
-    if (this.load === 0) this.finishClose();
   }
 
   private onWindowUpdate(id: number, payload: Buffer): void {
@@ -536,56 +454,34 @@ export class H2Connection implements StreamHost {
     stream.windowGrew();
   }
 
-  /** The peer broke the protocol on one stream: reset it and tell its caller. */
-  private streamError(stream: H2Stream, code: number, message: string): void {
+  /** The peer broke the protocol on one stream: reset it and tell whoever owns it. */
+  protected streamError(stream: H2Stream, code: number, message: string): void {
     this.sendReset(stream, code);
     stream.close({ code, error: new Error(message), refused: false });
   }
 
   // -------------------------------------------------------------------------------------- the end
 
-  private markUnusable(): void {
-    if (!this.usable) return;
-    this.usable = false;
-    this.onUnusable();
-  }
-
-  private updateRef(): void {
-    const busy = this.load > 0;
-    if (busy === this.referenced) return;
-    this.referenced = busy;
-    if (busy) this.socket.ref();
-    else this.socket.unref();
-  }
-
-  private finishClose(): void {
-    if (this.failure !== undefined) return;
-    this.queue(goaway(0, H2Code.NO_ERROR));
-    this.flush();
-    this.failure = new Error('the HTTP/2 connection was closed');
-    this.socket.end();
-  }
-
   /** Fail the connection: GOAWAY with `code` (when it can still be written), close, abort every stream. */
-  private fail(error: Error, code: number): void {
-    if (this.failure !== undefined) {
-      this.abortAll(this.failure);
-      return;
+  protected fail(error: Error, code: number): void {
+    if (this.failure === undefined) {
+      if (!this.socket.destroyed && this.socket.writable) {
+        this.flush();
+        this.socket.write(goaway(0, code, error.message.slice(0, 200)));
+      }
+      this.failure = error;
+      this.failed(error);
+      this.socket.destroy();
     }
-    if (!this.socket.destroyed && this.connected) {
-      this.flush();
-      this.socket.write(goaway(0, code, error.message.slice(0, 200)));
-    }
-    this.failure = error;
-    this.markUnusable();
-    this.socket.destroy();
-    this.abortAll(error);
+    this.abortStreams(this.failure);
   }
 
-  private abortAll(error: Error): void {
-    const notSent: H2Abort = { code: H2Code.CONNECT_ERROR, error, refused: true };
-    const sent: H2Abort = { code: H2Code.CONNECT_ERROR, error, refused: !this.connected };
-    for (const w of this.waiting.splice(0)) w.stream.close(notSent);
-    for (const stream of [...this.streams.values()]) stream.close(sent);
+  /** The connection failed (first time): the side stops taking streams. */
+  protected abstract failed(error: Error): void;
+
+  /** Abort every stream (and any waiting one) because the connection is gone. */
+  protected abortStreams(error: Error): void {
+    const abort: H2Abort = { code: H2Code.CONNECT_ERROR, error, refused: false };
+    for (const stream of [...this.streams.values()]) stream.close(abort);
   }
 }
