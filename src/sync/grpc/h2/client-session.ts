@@ -104,6 +104,10 @@ export class H2ClientSession extends H2Session {
     stream.reset(H2Code.NO_ERROR);
   }
 
+  localEndedFirst(): void {
+    // The request is sent; the response follows.
+  }
+
   protected afterStreamClosed(stream: H2Stream): void {
     if (stream.id === 0) {
       const at = this.waiting.findIndex((w) => w.stream === stream);

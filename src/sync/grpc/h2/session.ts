@@ -130,6 +130,11 @@ export abstract class H2Session implements StreamHost {
   /** True when `id` names a stream that existed and is closed now (its late frames are ignored). */
   protected abstract wasOpened(id: number): boolean;
 
+  /** Say GOAWAY(`lastStreamId`, NO_ERROR): no streams above it will be processed. */
+  protected sendGoaway(lastStreamId: number): void {
+    this.queue(goaway(lastStreamId, H2Code.NO_ERROR));
+  }
+
   /** Send GOAWAY(`lastStreamId`, NO_ERROR) now and close the socket once it is written. */
   protected goawayAndEnd(lastStreamId: number): void {
     if (this.failure !== undefined) return;
@@ -363,7 +368,7 @@ export abstract class H2Session implements StreamHost {
     if (!stream.headersSeen && !endStream && fields[0] === ':status' && fields[1]!.startsWith('1')) return;
     stream.headersSeen = true;
     if (endStream) stream.remoteEnded = true;
-    stream.events.onHeaders(fields, endStream);
+    stream.receivedHeaders(fields, endStream);
     if (endStream) this.endedRemotely(stream);
   }
 
@@ -376,6 +381,9 @@ export abstract class H2Session implements StreamHost {
 
   /** The peer ended its side while ours is open: the client stops a finished call; the server answers. */
   protected abstract remoteEndedFirst(stream: H2Stream): void;
+
+  /** Our side ended while the peer's is open: the client waits for the response; the server's answer is complete. */
+  abstract localEndedFirst(stream: H2Stream): void;
 
   private onReset(id: number, payload: Buffer): void {
     if (id === 0) throw new H2ConnectionError(H2Code.PROTOCOL_ERROR, 'RST_STREAM on stream 0');

@@ -40,6 +40,8 @@ export interface StreamHost {
   sendReset(stream: H2Stream, code: number): void;
   sendWindowUpdate(streamId: number, increment: number): void;
   streamClosed(stream: H2Stream): void;
+  /** Our side ended while the peer's is still open. */
+  localEndedFirst(stream: H2Stream): void;
 }
 
 /** Queued bytes above which `write` returns false. */
@@ -65,7 +67,8 @@ export class H2Stream {
   recvWindow: number;
   private unreturned = 0;
   private paused = false;
-  private held: Array<{ chunk: Buffer; end: boolean }> | undefined;
+  /** What arrived while paused, in order: DATA chunks and header blocks (trailers must not overtake data). */
+  private held: Array<{ chunk: Buffer; end: boolean } | { fields: string[]; end: boolean }> | undefined;
   private wantsDrain = false;
 
   constructor(
@@ -119,6 +122,7 @@ export class H2Stream {
   reset(code: number = H2Code.CANCEL): void {
     if (this.closed) return;
     this.host.sendReset(this, code);
+    this.held = undefined;
     this.close();
   }
 
@@ -130,9 +134,12 @@ export class H2Stream {
     if (!this.paused) return;
     this.paused = false;
     const held = this.held;
-    while (held !== undefined && held.length > 0 && !this.paused && !this.closed) {
+    // Held events are delivered even when the stream already completed on the wire (trailers arrived while
+    // paused); only a reset or an abort drops them.
+    while (held !== undefined && held.length > 0 && !this.paused && this.held === held) {
       const next = held.shift()!;
-      this.deliver(next.chunk, next.end);
+      if ('fields' in next) this.events.onHeaders(next.fields, next.end);
+      else this.deliver(next.chunk, next.end);
     }
     if (held !== undefined && held.length === 0 && this.held === held) this.held = undefined;
     this.returnWindow();
@@ -152,6 +159,15 @@ export class H2Stream {
     this.deliver(chunk, end);
   }
 
+  /** A header block arrived for this stream (response headers or trailers); held behind data while paused. */
+  receivedHeaders(fields: string[], end: boolean): void {
+    if (this.paused || this.held !== undefined) {
+      (this.held ??= []).push({ fields, end });
+      return;
+    }
+    this.events.onHeaders(fields, end);
+  }
+
   /** The peer's window for our DATA grew (WINDOW_UPDATE, or a SETTINGS change of the initial size). */
   windowGrew(): void {
     this.host.flushData(this);
@@ -167,6 +183,7 @@ export class H2Stream {
     this.endQueued = false;
     this.trailers = undefined;
     if (this.remoteEnded) this.close();
+    else this.host.localEndedFirst(this);
   }
 
   /** Mark closed and leave the connection; `abort` tells the caller why, when it did not complete. */
@@ -175,9 +192,11 @@ export class H2Stream {
     this.closed = true;
     this.queued = [];
     this.queuedBytes = 0;
-    this.held = undefined;
     this.host.streamClosed(this);
-    if (abort !== undefined) this.events.onAbort(abort);
+    if (abort !== undefined) {
+      this.held = undefined;
+      this.events.onAbort(abort);
+    }
   }
 
   private deliver(chunk: Buffer, end: boolean): void {

@@ -1,0 +1,100 @@
+import type { Socket } from 'node:net';
+import { CLIENT_PREFACE, H2Code, H2ConnectionError, Setting, rstStream } from './frames.js';
+import { H2Session, type H2SessionOptions } from './session.js';
+import { H2Stream, type H2StreamEvents } from './stream.js';
+
+/**
+ * The server side of Courier's own HTTP/2 (`H2Session` does the framing, HPACK and flow control): it expects
+ * the client preface, announces its SETTINGS (concurrency limit, windows, header list size), and turns each
+ * new request header block into an `H2Stream` handed to `onStream`, which must set the stream's `events`.
+ *
+ * Rules kept: client streams have odd, increasing ids (anything else is a PROTOCOL_ERROR); a stream above
+ * SETTINGS_MAX_CONCURRENT_STREAMS, or opened after we said GOAWAY, is refused with RST_STREAM REFUSED_STREAM
+ * (the client may retry it elsewhere: it never ran). `close()` says GOAWAY with the last stream id taken,
+ * lets those streams finish, then closes; `destroy()` aborts them. A client that ends its request while we
+ * still answer is normal (half-closed remote): the stream stays open until our side ends.
+ */
+export interface H2ServerOptions extends H2SessionOptions {
+  /** SETTINGS_MAX_CONCURRENT_STREAMS. Default 1000. */
+  readonly maxConcurrentStreams?: number;
+}
+
+export type StreamListener = (stream: H2Stream, fields: string[], endStream: boolean) => void;
+
+/** Events of a stream nobody took yet: ignored. */
+const UNCLAIMED: H2StreamEvents = { onHeaders() {}, onData() {}, onAbort() {} };
+
+export class H2ServerSession extends H2Session {
+  private lastStreamId = 0;
+  private readonly maxConcurrent: number;
+  private goingAway = false;
+
+  constructor(
+    socket: Socket,
+    options: H2ServerOptions,
+    private readonly onStream: StreamListener,
+  ) {
+    const maxConcurrent = options.maxConcurrentStreams ?? 1000;
+    super(socket, options, [[Setting.MAX_CONCURRENT_STREAMS, maxConcurrent]], { expect: CLIENT_PREFACE });
+    this.maxConcurrent = maxConcurrent;
+  }
+
+  /** Streams open now. */
+  get load(): number {
+    return this.streams.size;
+  }
+
+  /** Say GOAWAY (no new streams), let the open ones finish, then close the socket. */
+  close(): Promise<void> {
+    if (!this.goingAway) {
+      this.goingAway = true;
+      if (this.streams.size === 0) this.goawayAndEnd(this.lastStreamId);
+      else this.sendGoaway(this.lastStreamId); // the final GOAWAY follows when they are done
+    }
+    return this.closed;
+  }
+
+  // ------------------------------------------------------------------------------------ H2Session
+
+  protected unknownStreamHeaders(id: number, endStream: boolean, fields: string[]): void {
+    if (this.wasOpened(id)) return; // trailers of a stream we already reset
+    if (id % 2 === 0 || id < this.lastStreamId)
+      throw new H2ConnectionError(H2Code.PROTOCOL_ERROR, `invalid stream id ${id}`);
+    this.lastStreamId = id;
+    if (this.goingAway || this.streams.size >= this.maxConcurrent) {
+      this.queue(rstStream(id, H2Code.REFUSED_STREAM));
+      return;
+    }
+    const stream = new H2Stream(this, UNCLAIMED, this.peerInitialWindow, this.streamWindowSize);
+    stream.id = id;
+    stream.headersSeen = true;
+    this.streams.set(id, stream);
+    if (endStream) stream.remoteEnded = true;
+    this.onStream(stream, fields, endStream);
+  }
+
+  protected wasOpened(id: number): boolean {
+    return id % 2 === 1 && id <= this.lastStreamId;
+  }
+
+  protected remoteEndedFirst(): void {
+    // The request is complete; the answer follows.
+  }
+
+  /** The answer is complete before the request (an early error): tell the client to stop sending (RFC 9113 §8.1). */
+  localEndedFirst(stream: H2Stream): void {
+    stream.reset(H2Code.NO_ERROR);
+  }
+
+  protected afterStreamClosed(): void {
+    if (this.goingAway && this.streams.size === 0) this.goawayAndEnd(this.lastStreamId);
+  }
+
+  protected onGoaway(): void {
+    // The client will open no more streams; those open finish as usual.
+  }
+
+  protected failed(): void {
+    this.goingAway = true;
+  }
+}
