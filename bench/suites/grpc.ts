@@ -129,7 +129,7 @@ function hasTaskset(): boolean {
 
 export const suite: Suite = {
   name: 'grpc',
-  description: 'Courier gRPC (own node:http2 path + protobuf codec) vs @grpc/grpc-js vs Courier HTTP/1.1 JSON',
+  description: 'Courier gRPC (own HTTP/2 on a plain socket + protobuf codec) vs @grpc/grpc-js vs Courier HTTP/1.1 JSON',
   async run({ quick, args }) {
     // Extra arguments: --rounds=N, --ms=N (per round), --concurrency=1,64, --no-stream.
     const arg = (name: string): string | undefined => args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);

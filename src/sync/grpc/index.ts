@@ -1,4 +1,4 @@
-/** `courier/grpc`: contracts served and called as gRPC (protobuf over node:http2), with a generated `.proto`. */
+/** `courier/grpc`: contracts served and called as gRPC (protobuf over Courier's own HTTP/2), with a generated `.proto`. */
 export { GrpcClientTransport, type GrpcClientOptions, grpc, registerContract } from './client.js';
 export { type MessageCodec, messageCodec } from './codec.js';
 export { FRAME_HEADER_BYTES, FrameReader } from './framing.js';

@@ -1,4 +1,4 @@
-import type { IncomingHttpHeaders } from 'node:http2';
+import type { IncomingHttpHeaders } from 'node:http';
 import type { CancelToken } from '../../core/cancel.js';
 import { Context } from '../../core/context.js';
 import { isValidTraceparent, isValidTracestate } from '../../core/trace-context.js';
