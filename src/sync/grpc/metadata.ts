@@ -8,9 +8,8 @@ import {
   formatBaggage,
   idHeader,
   idempotencyKeyOf,
-  isPrintableAscii,
-  isVisibleAscii,
   parseBaggage,
+  pushTraceAndIds,
 } from '../http/headers.js';
 
 /**
@@ -60,16 +59,7 @@ export function contextFromMetadata(
  */
 export function pushContextMetadata(out: string[], ctx: Context, now: number): void {
   if (ctx.deadline !== undefined) out.push(GRPC_TIMEOUT, formatGrpcTimeout(ctx.deadline - now));
-  if (ctx.traceparent !== undefined && isVisibleAscii(ctx.traceparent)) {
-    out.push(HEADER.traceparent, ctx.traceparent);
-    const state = ctx.tracestate;
-    if (state !== undefined && state !== '' && isPrintableAscii(state)) out.push(HEADER.tracestate, state);
-  }
-  const correlation = idHeader(ctx.correlationId);
-  if (correlation !== undefined) out.push(HEADER.correlation, correlation);
-  const causation = idHeader(ctx.causationId);
-  if (causation !== undefined) out.push(HEADER.causation, causation);
-  if (ctx.attempt !== 1) out.push(HEADER.attempt, String(ctx.attempt));
+  pushTraceAndIds(out, ctx);
   if (ctx.idempotencyKey !== undefined) out.push(HEADER.idempotencyKey, checkedKey(ctx.idempotencyKey));
   for (const _ in ctx.metadata) {
     out.push(HEADER.baggage, formatBaggage(ctx.metadata));

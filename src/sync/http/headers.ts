@@ -91,16 +91,7 @@ export function pushContextHeaders(out: string[], ctx: Context, now: number): vo
       String(Math.ceil(ctx.deadline)),
     );
   }
-  if (ctx.traceparent !== undefined && isVisibleAscii(ctx.traceparent)) {
-    out.push(HEADER.traceparent, ctx.traceparent);
-    const state = ctx.tracestate;
-    if (state !== undefined && state !== '' && isPrintableAscii(state)) out.push(HEADER.tracestate, state);
-  }
-  const correlation = idHeader(ctx.correlationId);
-  if (correlation !== undefined) out.push(HEADER.correlation, correlation);
-  const causation = idHeader(ctx.causationId);
-  if (causation !== undefined) out.push(HEADER.causation, causation);
-  if (ctx.attempt !== 1) out.push(HEADER.attempt, String(ctx.attempt));
+  pushTraceAndIds(out, ctx);
   if (ctx.idempotencyKey !== undefined) {
     const key = ctx.idempotencyKey;
     if (!isVisibleAscii(key) || key.includes('"') || key.includes('\\')) {
@@ -115,6 +106,23 @@ export function pushContextHeaders(out: string[], ctx: Context, now: number): vo
     out.push(HEADER.baggage, formatBaggage(ctx.metadata));
     break;
   }
+}
+
+/**
+ * Append trace context, correlation and causation ids and the attempt, as both HTTP and gRPC carry them.
+ * Values a header cannot carry unchanged are left out (the receiver would drop them anyway), never fatal.
+ */
+export function pushTraceAndIds(out: string[], ctx: Context): void {
+  if (ctx.traceparent !== undefined && isVisibleAscii(ctx.traceparent)) {
+    out.push(HEADER.traceparent, ctx.traceparent);
+    const state = ctx.tracestate;
+    if (state !== undefined && state !== '' && isPrintableAscii(state)) out.push(HEADER.tracestate, state);
+  }
+  const correlation = idHeader(ctx.correlationId);
+  if (correlation !== undefined) out.push(HEADER.correlation, correlation);
+  const causation = idHeader(ctx.causationId);
+  if (causation !== undefined) out.push(HEADER.causation, causation);
+  if (ctx.attempt !== 1) out.push(HEADER.attempt, String(ctx.attempt));
 }
 
 /** `Idempotency-Key: "abc"` (sf-string) or a bare `abc`; escapes inside the quotes are not allowed. */
@@ -165,7 +173,7 @@ export function idHeader(value: string | string[] | undefined): string | undefin
 }
 
 /** Every character is visible ASCII (0x21–0x7e). */
-export function isVisibleAscii(value: string): boolean {
+function isVisibleAscii(value: string): boolean {
   for (let i = 0; i < value.length; i++) {
     const c = value.charCodeAt(i);
     if (c < 0x21 || c > 0x7e) return false;
@@ -174,7 +182,7 @@ export function isVisibleAscii(value: string): boolean {
 }
 
 /** Every character is printable ASCII, space included (0x20–0x7e). */
-export function isPrintableAscii(value: string): boolean {
+function isPrintableAscii(value: string): boolean {
   for (let i = 0; i < value.length; i++) {
     const c = value.charCodeAt(i);
     if (c < 0x20 || c > 0x7e) return false;
