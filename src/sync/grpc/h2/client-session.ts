@@ -9,7 +9,10 @@ import { type H2Abort, H2Stream, type H2StreamEvents } from './stream.js';
  * runs on instead of `node:http2`. The framing, HPACK and flow control are `H2Session`'s; this side opens
  * streams (odd ids, in sending order), queues those above the server's SETTINGS_MAX_CONCURRENT_STREAMS in
  * order, disables server push, and treats a GOAWAY as "no new streams here": streams above its last id are
- * refused (retryable: the server never processed them), the others finish. When the response ends while our
+ * refused (retryable: the server never processed them), the others finish. Streams wait for the server's
+ * first SETTINGS before they are sent (as grpc-go's client does): sent earlier, those above its concurrency
+ * limit would be refused (nghttp2 refuses by the limit it announced, even before its ACK), which costs a
+ * fresh connection's first calls one round trip. When the response ends while our
  * request is still open, the stream is reset with NO_ERROR (the call is over). While no stream is open the
  * socket is unref'd, so an idle client does not keep the process alive.
  */
@@ -35,6 +38,8 @@ export class H2ClientSession extends H2Session {
   private nextStreamId = 1;
   private referenced = false;
   private goingAway = false;
+  /** The server's SETTINGS (its concurrency limit, windows, frame size) arrived. */
+  private settingsSeen = false;
 
   constructor(
     target: URL,
@@ -75,7 +80,8 @@ export class H2ClientSession extends H2Session {
   open(block: Buffer, endStream: boolean, events: H2StreamEvents): H2Stream {
     if (!this.usable) throw this.failure ?? new Error('the HTTP/2 connection takes no new streams');
     const stream = new H2Stream(this, events, this.peerInitialWindow, this.streamWindowSize);
-    if (this.streams.size >= this.peerMaxConcurrent) this.waiting.push({ stream, block, endStream });
+    if (!this.settingsSeen || this.streams.size >= this.peerMaxConcurrent)
+      this.waiting.push({ stream, block, endStream });
     else this.start(stream, block, endStream);
     this.updateRef();
     return stream;
@@ -120,6 +126,7 @@ export class H2ClientSession extends H2Session {
   }
 
   protected override settingsApplied(): void {
+    this.settingsSeen = true;
     this.startWaiting();
   }
 
@@ -150,7 +157,10 @@ export class H2ClientSession extends H2Session {
   private start(stream: H2Stream, block: Buffer, endStream: boolean): void {
     stream.id = this.nextStreamId;
     this.nextStreamId += 2;
-    this.streams.set(stream.id, stream);
+    // Nothing was sent yet: the window is the peer's initial window now (a stream that waited for a slot or
+    // for the server's SETTINGS would otherwise keep the one from when it was made, e.g. the default 65,535).
+    stream.sendWindow = this.peerInitialWindow;
+    this.addStream(stream);
     if (this.nextStreamId > MAX_STREAM_ID) this.markUnusable(); // ids run out: a new connection takes over
     this.sendHeaders(stream, block, endStream);
     if (endStream) stream.endedLocally();

@@ -8,7 +8,9 @@ import { H2Stream, type H2StreamEvents } from './stream.js';
  * the client preface, announces its SETTINGS (concurrency limit, windows, header list size), and turns each
  * new request header block into an `H2Stream` handed to `onStream`, which must set the stream's `events`.
  *
- * Rules kept: client streams have odd, increasing ids (anything else is a PROTOCOL_ERROR); a stream above
+ * Rules kept: client streams have odd, increasing ids (an even id is a PROTOCOL_ERROR; a HEADERS frame on a
+ * lower odd id is taken for a late frame of a stream already closed, and ignored, as nghttp2 does: a skipped
+ * id and one we reset cannot be told apart without remembering every stream); a stream above
  * SETTINGS_MAX_CONCURRENT_STREAMS, or opened after we said GOAWAY, is refused with RST_STREAM REFUSED_STREAM
  * (the client may retry it elsewhere: it never ran). `close()` says GOAWAY with the last stream id taken,
  * lets those streams finish, then closes; `destroy()` aborts them. A client that ends its request while we
@@ -68,13 +70,23 @@ export class H2ServerSession extends H2Session {
     const stream = new H2Stream(this, UNCLAIMED, this.peerInitialWindow, this.streamWindowSize);
     stream.id = id;
     stream.headersSeen = true;
-    this.streams.set(id, stream);
+    this.addStream(stream);
     if (endStream) stream.remoteEnded = true;
     this.onStream(stream, fields, endStream);
   }
 
   protected wasOpened(id: number): boolean {
     return id % 2 === 1 && id <= this.lastStreamId;
+  }
+
+  protected override lastPeerStreamId(): number {
+    return this.lastStreamId;
+  }
+
+  protected override refuseNewStream(id: number): void {
+    if (id % 2 === 0) throw new H2ConnectionError(H2Code.PROTOCOL_ERROR, `invalid stream id ${id}`);
+    this.lastStreamId = id; // its DATA may follow: a closed stream's, not an idle one's
+    super.refuseNewStream(id);
   }
 
   protected remoteEndedFirst(): void {

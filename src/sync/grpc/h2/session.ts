@@ -55,6 +55,9 @@ interface PendingBlock {
 /** Largest header block (all CONTINUATIONs together) before decoding; more is an attack. */
 const MAX_BLOCK_BYTES = 4 * 1024 * 1024;
 
+/** After our final GOAWAY and `end()`, how long the peer has to close its side before the socket is destroyed. */
+const END_GRACE_MS = 2000;
+
 export abstract class H2Session implements StreamHost {
   readonly closed: Promise<void>;
   protected readonly streams = new Map<number, H2Stream>();
@@ -71,6 +74,12 @@ export abstract class H2Session implements StreamHost {
   private sendWindow = DEFAULT_WINDOW_SIZE;
   private recvWindow: number;
   private recvUnreturned = 0;
+  /**
+   * Until the peer acknowledges our SETTINGS it may still use the default initial window (65,535) for its
+   * DATA: a client's first request can cross our SETTINGS on the wire (RFC 9113 §6.5.3, §6.9.2). When our
+   * stream window is smaller, each stream accepts this much more until the ACK, which takes it back.
+   */
+  private settingsGrace: number;
   private block: PendingBlock | undefined;
   private out: Buffer[] = [];
   private outBytes = 0;
@@ -88,6 +97,7 @@ export abstract class H2Session implements StreamHost {
     this.streamWindowSize = options.streamWindowSize ?? 1024 * 1024;
     this.connectionWindowSize = options.connectionWindowSize ?? 8 * 1024 * 1024;
     this.recvWindow = this.connectionWindowSize;
+    this.settingsGrace = Math.max(0, DEFAULT_WINDOW_SIZE - this.streamWindowSize);
     const maxHeaderListSize = options.maxHeaderListSize ?? 64 * 1024;
     this.decoder = new HpackDecoder({ maxHeaderListSize });
     this.parser = new FrameParser(
@@ -135,6 +145,21 @@ export abstract class H2Session implements StreamHost {
     this.queue(goaway(lastStreamId, H2Code.NO_ERROR));
   }
 
+  /**
+   * The last peer-initiated stream we may have acted on, for the GOAWAY of a connection error: a peer retries
+   * only the streams above it, so it must not be lower than a stream we processed. 0 for a client (it takes
+   * no streams from the server).
+   */
+  protected lastPeerStreamId(): number {
+    return 0;
+  }
+
+  /** Track stream `stream` (its id set) as open. */
+  protected addStream(stream: H2Stream): void {
+    this.streams.set(stream.id, stream);
+    stream.recvWindow += this.settingsGrace;
+  }
+
   /** Send GOAWAY(`lastStreamId`, NO_ERROR) now and close the socket once it is written. */
   protected goawayAndEnd(lastStreamId: number): void {
     if (this.failure !== undefined) return;
@@ -142,6 +167,9 @@ export abstract class H2Session implements StreamHost {
     this.flush();
     this.failure = new Error('the HTTP/2 connection was closed');
     this.socket.end();
+    // Nothing more is sent either way; a peer that never closes its side (node:http2 after it said GOAWAY
+    // itself) would otherwise keep the socket, and `closed`, open forever.
+    setTimeout(() => this.socket.destroy(), END_GRACE_MS).unref();
   }
 
   // ---------------------------------------------------------------------------------- StreamHost
@@ -356,7 +384,7 @@ export abstract class H2Session implements StreamHost {
         return this.streamError(stream, H2Code.PROTOCOL_ERROR, error.message);
       }
       if (error instanceof HeaderListTooLargeError && !this.wasOpened(id)) {
-        this.queue(rstStream(id, H2Code.REFUSED_STREAM)); // a new stream with oversized headers
+        this.refuseNewStream(id); // a new stream with oversized headers
         return;
       }
       throw error;
@@ -379,6 +407,14 @@ export abstract class H2Session implements StreamHost {
     else this.remoteEndedFirst(stream);
   }
 
+  /**
+   * Refuse a new peer stream without taking it (its header list was too large). The server records the id
+   * as used, so the stream's DATA that follows is ignored rather than taken for DATA on an idle stream.
+   */
+  protected refuseNewStream(id: number): void {
+    this.queue(rstStream(id, H2Code.REFUSED_STREAM));
+  }
+
   /** The peer ended its side while ours is open: the client stops a finished call; the server answers. */
   protected abstract remoteEndedFirst(stream: H2Stream): void;
 
@@ -398,6 +434,11 @@ export abstract class H2Session implements StreamHost {
     if ((flags & Flag.ACK) !== 0) {
       if (payload.length !== 0)
         throw new H2ConnectionError(H2Code.FRAME_SIZE_ERROR, 'SETTINGS ACK with a payload');
+      // Our (only) SETTINGS frame is acknowledged: our stream window applies to the peer from now on.
+      if (this.settingsGrace > 0) {
+        for (const stream of this.streams.values()) stream.recvWindow -= this.settingsGrace;
+        this.settingsGrace = 0;
+      }
       return;
     }
     if (payload.length % 6 !== 0)
@@ -475,7 +516,7 @@ export abstract class H2Session implements StreamHost {
     if (this.failure === undefined) {
       if (!this.socket.destroyed && this.socket.writable) {
         this.flush();
-        this.socket.write(goaway(0, code, error.message.slice(0, 200)));
+        this.socket.write(goaway(this.lastPeerStreamId(), code, error.message.slice(0, 200)));
       }
       this.failure = error;
       this.failed(error);
