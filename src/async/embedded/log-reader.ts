@@ -20,7 +20,23 @@ export interface Page {
   readonly next: number;
 }
 
+/** Where the last page read stopped inside a row: the next page usually starts there. */
+interface RowPosition {
+  readonly topicId: number;
+  readonly row: BatchRow;
+  /** Sequence and byte offset of the next entry not returned. */
+  seq: number;
+  offset: number;
+}
+
 export class LogReader {
+  /**
+   * Pages (≤ `readAheadPage` messages) and rows (≤ `maxRowMessages`) do not line up, so a group reading
+   * pages in order would read the row its last page ended in twice (and skip over its first entries again).
+   * The reader keeps that one row and position instead. Rows are never changed once written, and retention
+   * only deletes rows wholly below every position a group still reads from, so the kept row stays true.
+   */
+  private position: RowPosition | undefined;
   private readonly containing: Database.Statement<[number, number], BatchRow>;
   private readonly after: Database.Statement<[number, number], BatchRow>;
   private readonly atOrAfter: Database.Statement<[number, number], { first_seq: number; published_at: number }>;
@@ -44,26 +60,31 @@ export class LogReader {
   readPage(topicId: number, from: number, max: number): Page {
     const messages: StoredMessage[] = [];
     let next = from;
-    const take = (row: BatchRow): void => {
+    let stoppedIn: RowPosition | undefined;
+    const take = (row: BatchRow, known?: RowPosition): void => {
       const end = row.first_seq + row.count;
       let seq = Math.max(from, row.first_seq);
       if (seq >= end) return;
-      let offset = offsetOfEntry(row.data, seq - row.first_seq);
+      let offset = known !== undefined ? known.offset : offsetOfEntry(row.data, seq - row.first_seq);
       for (; seq < end && messages.length < max; seq++) {
         const { message, next: after } = decodeEntry(row.data, offset, seq, row.published_at);
         messages.push(message);
         offset = after;
       }
       next = seq;
+      stoppedIn = seq < end ? { topicId, row, seq, offset } : undefined;
     };
-    const first = this.containing.get(topicId, from);
-    if (first !== undefined) take(first);
+    const kept = this.position;
+    const resume = kept !== undefined && kept.topicId === topicId && kept.seq === from ? kept : undefined;
+    const first = resume !== undefined ? resume.row : this.containing.get(topicId, from);
+    if (first !== undefined) take(first, resume);
     if (messages.length < max) {
       for (const row of this.after.iterate(topicId, from)) {
         take(row);
         if (messages.length >= max) break;
       }
     }
+    this.position = stoppedIn;
     this.stats.pageReads++;
     this.stats.messagesRead += messages.length;
     if (messages.length > this.stats.largestPage) this.stats.largestPage = messages.length;
