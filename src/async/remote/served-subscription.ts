@@ -7,6 +7,9 @@
  */
 import type { Delivery, Subscription } from '../broker.js';
 
+/** What the handler returns: it never waits (the delivery stays leased until the client settles it). */
+const HANDLED: Promise<void> = Promise.resolve();
+
 export class ServedSubscription {
   /** Deliveries the client may still receive before it settles one. */
   credit: number;
@@ -24,15 +27,16 @@ export class ServedSubscription {
     this.credit = prefetch;
   }
 
-  /** The broker's handler: forward now, or hold until credit returns. */
-  readonly handle = async (delivery: Delivery): Promise<void> => {
-    if (this.closing) return; // left unsettled: closing the subscription releases it
+  /** The broker's handler: forward now, or hold until credit returns. Returns one shared, settled promise. */
+  readonly handle = (delivery: Delivery): Promise<void> => {
+    if (this.closing) return HANDLED; // left unsettled: closing the subscription releases it
     if (this.credit > 0) {
       this.credit--;
       this.forward(this, delivery);
     } else {
       this.waiting.push(delivery);
     }
+    return HANDLED;
   };
 
   /** A delivery of this subscription ended on the client: one more may go. */

@@ -45,6 +45,9 @@ export class ServerSession {
   private resultIds: number[] = [];
   private resultKinds: number[] = [];
   private resultValues: unknown[] = [];
+  /** The settlement promise the last settlements are waiting for, and their request ids. */
+  private settleWait: Promise<void> | undefined;
+  private settleIds: number[] = [];
   /** Resolves once the session is gone and its subscriptions are closed. */
   readonly ended: Promise<void>;
   private markEnded!: () => void;
@@ -198,9 +201,31 @@ export class ServerSession {
       if (error instanceof ProtocolError) throw error;
       done = Promise.reject(asError(error));
     }
+    this.whenSettled(done, reqId);
+  }
+
+  /**
+   * Answer settlement `reqId` when `done` settles. A broker with group commit hands every settlement of one
+   * transaction the same promise (the embedded broker's next commit): those share one callback and one
+   * array instead of two closures and a derived promise each.
+   */
+  private whenSettled(done: Promise<void>, reqId: number): void {
+    if (done === this.settleWait) {
+      this.settleIds.push(reqId);
+      return;
+    }
+    const ids = [reqId];
+    this.settleWait = done;
+    this.settleIds = ids;
     done.then(
-      () => this.result(reqId, ResultKind.OK, undefined),
-      (error: unknown) => this.result(reqId, ResultKind.ERROR, error),
+      () => {
+        if (this.settleWait === done) this.settleWait = undefined;
+        for (const id of ids) this.result(id, ResultKind.OK, undefined);
+      },
+      (error: unknown) => {
+        if (this.settleWait === done) this.settleWait = undefined;
+        for (const id of ids) this.result(id, ResultKind.ERROR, error);
+      },
     );
   }
 
