@@ -61,10 +61,21 @@
  * ## Performance shape
  * Per transaction: one row insert per ≤256 messages of a topic, one small BLOB rewrite per touched group
  * (acks cost no row of their own), parked moves if any. A caught-up group receives committed messages from
- * memory; a lagging one reads pages of at most `readAheadPage` messages, only when a subscriber has room.
+ * memory; a lagging one reads pages of at most `readAheadPage` messages, only when a subscriber has room
+ * (the log reader keeps the row a page ended in, so reading in order fetches each row once).
  * Commits happen as soon as the writer is free, so a lone message is not held back waiting for company.
  * A deep queue costs nothing extra (`npm run bench -- backlog`: with 10 M messages queued, publish and
  * consume rates are those of an empty queue, RSS ~210 MB, opening takes no scan of the log).
+ *
+ * In process, 256-byte messages: ~600 k msg/s published and ~550 k msg/s consumed (backlog suite). Served
+ * to a remote consumer with the producer in the owning process (`npm run bench -- broker`), the owner's
+ * one thread does everything per message (the producer's own code, publish, commit, delivery frames,
+ * settlements) for ~7 µs of CPU, and that bounds the end-to-end rate (95–140 k msg/s on a 2-vCPU machine).
+ * Deliveries do not wait for commits: the credit a chunk of settlements returns is spent and its
+ * deliveries written before the next group commit runs (`remote/framed-socket.ts`). When the producer
+ * outruns the consumer, the group's window fills and it reads the rest back from disk (decoding costs
+ * ~0.6 µs per message); keeping more of the tail in memory instead was measured slower (the retained
+ * messages survive young-generation GCs).
  *
  * Known limit: a passive checkpoint never finishes while the writer keeps appending, and SQLite restarts
  * the WAL only after one did, so under writes that never pause (a 10 M-message fill at ~330 k msg/s) the
