@@ -11,7 +11,7 @@ import { InternalError } from '../errors.js';
 import { type BodyLimits, readJsonBody } from './body-reader.js';
 import { HEADER, contextFromHeaders } from './headers.js';
 import { PROBLEM_CONTENT_TYPE, problemJson } from './problem.js';
-import { parseQuery } from './query-string.js';
+import { decodeQueryString } from './query-codec.js';
 import { type HttpRoute, withPathParams } from './routes.js';
 
 /**
@@ -44,8 +44,7 @@ export class RouteEndpoint {
   /** Fast path: the request matched this route's exact path; `queryString` is what follows `?`, if anything. */
   handleRaw(req: IncomingMessage, res: ServerResponse, queryString: string | undefined): void {
     if (this.route.query !== undefined) {
-      const query = queryString === undefined ? {} : parseQuery(queryString);
-      this.start(req, res, this.route.query.decode(query));
+      this.start(req, res, decodeQueryString(this.route.query, queryString ?? ''));
       return;
     }
     if (!hasBody(req)) {

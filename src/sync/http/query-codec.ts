@@ -1,4 +1,5 @@
 import type { JsonSchema } from '../../schema/json-schema.js';
+import { MAX_PAIRS, decodeComponent } from './query-string.js';
 
 /**
  * Input in a URL: the query string (and path parameters) of a conventional REST GET. An input travels
@@ -55,7 +56,8 @@ export class QueryCodec {
       const value = record[field.name];
       if (value === undefined) continue;
       if (Array.isArray(value)) {
-        for (const item of value) out += `${out === '' ? '?' : '&'}${encodeURIComponent(field.name)}=${encodeURIComponent(scalarText(item))}`;
+        for (const item of value)
+          out += `${out === '' ? '?' : '&'}${encodeURIComponent(field.name)}=${encodeURIComponent(scalarText(item))}`;
       } else {
         out += `${out === '' ? '?' : '&'}${encodeURIComponent(field.name)}=${encodeURIComponent(scalarText(value))}`;
       }
@@ -64,7 +66,10 @@ export class QueryCodec {
   }
 
   /** The input object from a parsed query (`name → text | text[]`). */
-  decode(query: Readonly<Record<string, unknown>>, into: Record<string, unknown> = {}): Record<string, unknown> {
+  decode(
+    query: Readonly<Record<string, unknown>>,
+    into: Record<string, unknown> = {},
+  ): Record<string, unknown> {
     for (const field of this.fields) {
       const raw = query[field.name];
       if (raw === undefined) {
@@ -77,6 +82,46 @@ export class QueryCodec {
     }
     return into;
   }
+}
+
+/**
+ * The input object straight from a raw query string (what follows `?`): the same result as
+ * `decode(parseQuery(text))`, without the intermediate object. Only declared parameters are kept, so nothing
+ * else is allocated for the ones the schema ignores. The fast path of a GET (`endpoint.ts`).
+ */
+export function decodeQueryString(codec: QueryCodec, text: string): Record<string, unknown> {
+  const fields = codec.fields;
+  const raws: Array<string | string[] | undefined> = new Array<string | string[] | undefined>(fields.length);
+  let start = 0;
+  let pairs = 0;
+  while (start <= text.length && pairs < MAX_PAIRS) {
+    let end = text.indexOf('&', start);
+    if (end < 0) end = text.length;
+    if (end > start) {
+      pairs++;
+      const eq = text.indexOf('=', start);
+      const hasValue = eq >= 0 && eq < end;
+      const name = decodeComponent(text.slice(start, hasValue ? eq : end));
+      let at = 0;
+      while (at < fields.length && fields[at]!.name !== name) at++;
+      if (at < fields.length) {
+        const value = hasValue ? decodeComponent(text.slice(eq + 1, end)) : '';
+        const seen = raws[at];
+        if (seen === undefined) raws[at] = value;
+        else if (typeof seen === 'string') raws[at] = [seen, value];
+        else seen.push(value);
+      }
+    }
+    start = end + 1;
+  }
+  const into: Record<string, unknown> = {};
+  for (let i = 0; i < fields.length; i++) {
+    const field = fields[i]!;
+    const raw = raws[i];
+    if (raw !== undefined) into[field.name] = decodeField(field, raw);
+    else if (field.array && field.required === true) into[field.name] = [];
+  }
+  return into;
 }
 
 export function decodeField(field: FieldCodec, raw: unknown): unknown {
@@ -115,12 +160,17 @@ function fieldOf(name: string, property: JsonSchema): FieldCodec | undefined {
 function scalarKind(schema: JsonSchema): ScalarKind | undefined {
   const type = schema['type'];
   if (type === 'string' || type === 'number' || type === 'integer' || type === 'boolean') return type;
-  const values = Array.isArray(schema['enum']) ? (schema['enum'] as unknown[]) : 'const' in schema ? [schema['const']] : undefined;
+  const values = Array.isArray(schema['enum'])
+    ? (schema['enum'] as unknown[])
+    : 'const' in schema
+      ? [schema['const']]
+      : undefined;
   if (values === undefined || values.length === 0) return undefined;
   if (values.every((v) => typeof v === 'string')) return 'string';
   if (values.every((v) => typeof v === 'number')) return 'number';
   if (values.every((v) => typeof v === 'boolean')) return 'boolean';
-  if (values.every((v) => typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean')) return 'mixed';
+  if (values.every((v) => typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean'))
+    return 'mixed';
   return undefined;
 }
 

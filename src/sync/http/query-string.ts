@@ -10,7 +10,7 @@
  * malformed percent-encoding (`%zz`, a lone `%E2`): node decodes what it can byte by byte; here the text
  * is kept as sent (with `+` as space), and the schema decides whether it is acceptable.
  */
-const MAX_PAIRS = 1000;
+export const MAX_PAIRS = 1000;
 
 /**
  * The result's constructor. Not `Object.create(null)`: V8 makes such an object a dictionary from the start,
@@ -31,8 +31,8 @@ export function parseQuery(query: string): Record<string, string | string[]> {
       pairs++;
       const eq = query.indexOf('=', start);
       const hasValue = eq >= 0 && eq < end;
-      const name = decode(query.slice(start, hasValue ? eq : end));
-      const value = hasValue ? decode(query.slice(eq + 1, end)) : '';
+      const name = decodeComponent(query.slice(start, hasValue ? eq : end));
+      const value = hasValue ? decodeComponent(query.slice(eq + 1, end)) : '';
       const seen = out[name];
       if (seen === undefined) out[name] = value;
       else if (typeof seen === 'string') out[name] = [seen, value];
@@ -43,7 +43,8 @@ export function parseQuery(query: string): Record<string, string | string[]> {
   return out;
 }
 
-function decode(text: string): string {
+/** One name or value of a query string: `+` as space, then percent-decoding (kept as sent when malformed). */
+export function decodeComponent(text: string): string {
   const spaced = text.includes('+') ? text.replaceAll('+', ' ') : text;
   if (!spaced.includes('%')) return spaced;
   try {

@@ -2,6 +2,7 @@
 import { parse } from 'node:querystring';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { QueryCodec, decodeQueryString } from '../../../src/sync/http/query-codec.js';
 import { parseQuery } from '../../../src/sync/http/query-string.js';
 
 const plain = (o: object): Record<string, unknown> => ({ ...o });
@@ -23,7 +24,12 @@ describe('parseQuery', () => {
     const part = fc.string({ maxLength: 8 });
     fc.assert(
       fc.property(fc.array(fc.tuple(part, part, fc.boolean()), { maxLength: 8 }), (pairs) => {
-        const qs = pairs.map(([n, v, plus]) => `${encodeURIComponent(n)}=${plus ? encodeURIComponent(v).replaceAll('%20', '+') : encodeURIComponent(v)}`).join('&');
+        const qs = pairs
+          .map(
+            ([n, v, plus]) =>
+              `${encodeURIComponent(n)}=${plus ? encodeURIComponent(v).replaceAll('%20', '+') : encodeURIComponent(v)}`,
+          )
+          .join('&');
         expect(plain(parseQuery(qs))).toEqual(plain(parse(qs)));
       }),
     );
@@ -35,7 +41,8 @@ describe('parseQuery', () => {
     expect(Object.getPrototypeOf(Object.getPrototypeOf(q))).toBeNull();
     expect(Object.keys(Object.getPrototypeOf(q))).toEqual([]);
     const inherited = parseQuery('');
-    for (const name of ['toString', 'hasOwnProperty', 'constructor', '__proto__', 'valueOf']) expect(inherited[name]).toBeUndefined();
+    for (const name of ['toString', 'hasOwnProperty', 'constructor', '__proto__', 'valueOf'])
+      expect(inherited[name]).toBeUndefined();
     const own = parseQuery('__proto__=1&constructor=2');
     expect(Object.keys(own)).toEqual(['__proto__', 'constructor']);
     expect(own['__proto__']).toBe('1');
@@ -46,5 +53,46 @@ describe('parseQuery', () => {
     expect(Object.keys(q)).toHaveLength(1000);
     expect(q['k999']).toBe('999');
     expect(q['k1000']).toBeUndefined();
+  });
+});
+
+describe('decodeQueryString (the GET fast path)', () => {
+  const codec = new QueryCodec([
+    { name: 'sku', kind: 'string', array: false },
+    { name: 'qty', kind: 'integer', array: false },
+    { name: 'tag', kind: 'string', array: true, required: true },
+    { name: 'on', kind: 'boolean', array: false },
+    { name: 'a b', kind: 'mixed', array: true },
+  ]);
+
+  it.each([
+    '',
+    'sku=A1&qty=3',
+    'tag=x&tag=y&sku=a&sku=b',
+    'qty=1e3&on=true&on=false',
+    'a+b=1&a%20b=true&zzz=9',
+    'qty=x&on=maybe',
+    '%zz=1&sku=%E2',
+  ])('gives decode(parseQuery(%j))', (qs) => {
+    expect(decodeQueryString(codec, qs)).toEqual(codec.decode(parseQuery(qs)));
+  });
+
+  it('gives decode(parseQuery(qs)) for any query over declared and undeclared names', () => {
+    const name = fc.constantFrom('sku', 'qty', 'tag', 'on', 'a b', 'other', '__proto__');
+    const value = fc.oneof(
+      fc.string({ maxLength: 6 }),
+      fc.integer().map(String),
+      fc.constantFrom('true', 'false', '1.5'),
+    );
+    fc.assert(
+      fc.property(fc.array(fc.tuple(name, value, fc.boolean()), { maxLength: 10 }), (pairs) => {
+        const qs = pairs
+          .map(([n, v, bare]) =>
+            bare && v === '' ? encodeURIComponent(n) : `${encodeURIComponent(n)}=${encodeURIComponent(v)}`,
+          )
+          .join('&');
+        expect(decodeQueryString(codec, qs)).toEqual(codec.decode(parseQuery(qs)));
+      }),
+    );
   });
 });
