@@ -87,6 +87,7 @@ export function errorForBareStatus(status: number, text: string): CourierError {
   if (status === 504) return new UnavailableError(message, { retryable: true });
   if (status === 404) return new NotFoundError(message);
   if (status === 413) return new MessageTooLargeError(0, 0, { details: { status } });
+  if (status === 431) return new HeadersTooLargeError(message);
   if (status === 429) return new RateLimitedError(0);
   return new BadResponseError(message, { details: { status } });
 }

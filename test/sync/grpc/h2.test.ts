@@ -13,7 +13,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { CancelledError } from '../../../src/core/errors.js';
 import { command, query, service } from '../../../src/core/contract.js';
 import type { Context } from '../../../src/core/context.js';
-import { UnavailableError } from '../../../src/sync/errors.js';
+import { HeadersTooLargeError, UnavailableError } from '../../../src/sync/errors.js';
 import { messageCodec } from '../../../src/sync/grpc/codec.js';
 import { H2ClientSession, type H2ClientOptions } from '../../../src/sync/grpc/h2/client-session.js';
 import { Flag, FrameType, H2Code, frame } from '../../../src/sync/grpc/h2/frames.js';
@@ -602,7 +602,7 @@ describe('H2ServerSession (grpcServer) with a raw client', () => {
     expect(ack.payload.equals(payload)).toBe(true);
   });
 
-  it('request headers above the limit refuse that stream only; its DATA and the next streams are fine', async () => {
+  it('request headers above the limit: that stream is answered 431 and reset (not REFUSED: no retry), its DATA and the next streams are fine', async () => {
     const { port } = await startLab({ limits: { maxHeaderListBytes: 1024 } });
     const raw = await RawClient.connect(port);
     const message = echoIn.encodeFrame({ s: 'x' });
@@ -613,7 +613,12 @@ describe('H2ServerSession (grpcServer) with a raw client', () => {
       raw.data(3, message, true),
     );
     await raw.next((f) => f.id === 3 && fieldMap(f.fields)['grpc-status'] === '0');
-    expect(raw.frames.find((f) => f.id === 1 && f.type === FrameType.RST_STREAM)).toBeDefined();
+    const answer = raw.frames.find((f) => f.id === 1 && f.type === FrameType.HEADERS);
+    expect(answer && fieldMap(answer.fields)[':status']).toBe('431');
+    expect(answer!.flags & Flag.END_STREAM).toBe(Flag.END_STREAM);
+    expect(
+      raw.frames.find((f) => f.id === 1 && f.type === FrameType.RST_STREAM)?.payload.readUInt32BE(0),
+    ).toBe(H2Code.NO_ERROR);
     expect(raw.frames.some((f) => f.type === FrameType.GOAWAY)).toBe(false);
   });
 
@@ -758,5 +763,21 @@ describe('the gRPC client and server over our HTTP/2 on both ends', () => {
     const error = await call;
     expect(error).toBeInstanceOf(UnavailableError);
     expect((error as UnavailableError).retryable).toBe(false);
+  });
+
+  it('metadata above the server limit is HeadersTooLargeError, not retryable; the handler never runs', async () => {
+    const { port, seen } = await startLab({ limits: { maxHeaderListBytes: 1024 } });
+    const transport = grpc(`127.0.0.1:${port}`, { sessions: 1, metadata: { 'x-big': 'y'.repeat(4000) } });
+    cleanups.push(() => transport.close());
+    const error = await transport
+      .client(Lab)
+      .work({ ms: 0 })
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    expect(error).toBeInstanceOf(HeadersTooLargeError);
+    expect((error as HeadersTooLargeError).retryable).toBe(false);
+    expect(seen.started).toBe(0);
   });
 });

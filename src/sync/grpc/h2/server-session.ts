@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 import { CLIENT_PREFACE, H2Code, H2ConnectionError, Setting, rstStream } from './frames.js';
+import { HpackEncoder } from './hpack.js';
 import { H2Session, type H2SessionOptions } from './session.js';
 import { H2Stream, type H2StreamEvents } from './stream.js';
 
@@ -22,6 +23,8 @@ export interface H2ServerOptions extends H2SessionOptions {
 }
 
 export type StreamListener = (stream: H2Stream, fields: string[], endStream: boolean) => void;
+
+const HEADERS_TOO_LARGE = new HpackEncoder().encodeStatic([':status', '431', 'content-type', 'text/plain']);
 
 /** Events of a stream nobody took yet: ignored. */
 const UNCLAIMED: H2StreamEvents = { onHeaders() {}, onData() {}, onAbort() {} };
@@ -83,10 +86,16 @@ export class H2ServerSession extends H2Session {
     return this.lastStreamId;
   }
 
-  protected override refuseNewStream(id: number): void {
+  /**
+   * A request whose headers exceed our SETTINGS_MAX_HEADER_LIST_SIZE is answered HTTP 431 (a final answer:
+   * REFUSED_STREAM would tell the client to retry what can never succeed), then reset with NO_ERROR so the
+   * client stops sending its body.
+   */
+  protected override refuseOversizedStream(id: number): void {
     if (id % 2 === 0) throw new H2ConnectionError(H2Code.PROTOCOL_ERROR, `invalid stream id ${id}`);
     this.lastStreamId = id; // its DATA may follow: a closed stream's, not an idle one's
-    super.refuseNewStream(id);
+    this.queueHeaders(id, HEADERS_TOO_LARGE, true);
+    this.queue(rstStream(id, H2Code.NO_ERROR));
   }
 
   protected remoteEndedFirst(): void {

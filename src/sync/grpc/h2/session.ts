@@ -175,14 +175,19 @@ export abstract class H2Session implements StreamHost {
   // ---------------------------------------------------------------------------------- StreamHost
 
   sendHeaders(stream: H2Stream, block: Buffer, endStream: boolean): void {
+    this.queueHeaders(stream.id, block, endStream);
+  }
+
+  /** HEADERS (+ CONTINUATION when the block exceeds the peer's frame size) for stream `id`. */
+  protected queueHeaders(id: number, block: Buffer, endStream: boolean): void {
     const max = this.peerMaxFrameSize;
     const end = endStream ? Flag.END_STREAM : 0;
     if (block.length <= max) {
-      this.queueFrameHeader(block.length, FrameType.HEADERS, Flag.END_HEADERS | end, stream.id);
+      this.queueFrameHeader(block.length, FrameType.HEADERS, Flag.END_HEADERS | end, id);
       this.queue(block);
       return;
     }
-    this.queueFrameHeader(max, FrameType.HEADERS, end, stream.id);
+    this.queueFrameHeader(max, FrameType.HEADERS, end, id);
     this.queue(block.subarray(0, max));
     for (let at = max; at < block.length; at += max) {
       const part = block.subarray(at, Math.min(block.length, at + max));
@@ -190,7 +195,7 @@ export abstract class H2Session implements StreamHost {
         part.length,
         FrameType.CONTINUATION,
         at + max >= block.length ? Flag.END_HEADERS : 0,
-        stream.id,
+        id,
       );
       this.queue(part);
     }
@@ -384,7 +389,7 @@ export abstract class H2Session implements StreamHost {
         return this.streamError(stream, H2Code.PROTOCOL_ERROR, error.message);
       }
       if (error instanceof HeaderListTooLargeError && !this.wasOpened(id)) {
-        this.refuseNewStream(id); // a new stream with oversized headers
+        this.refuseOversizedStream(id);
         return;
       }
       throw error;
@@ -408,10 +413,11 @@ export abstract class H2Session implements StreamHost {
   }
 
   /**
-   * Refuse a new peer stream without taking it (its header list was too large). The server records the id
-   * as used, so the stream's DATA that follows is ignored rather than taken for DATA on an idle stream.
+   * Refuse a new peer stream without taking it: its header list was too large. The server answers it (see
+   * there) and records the id as used, so the stream's DATA that follows is ignored rather than taken for
+   * DATA on an idle stream.
    */
-  protected refuseNewStream(id: number): void {
+  protected refuseOversizedStream(id: number): void {
     this.queue(rstStream(id, H2Code.REFUSED_STREAM));
   }
 
