@@ -518,7 +518,10 @@ class StreamExchange implements H2StreamEvents {
   }
 
   onAbort(abort: H2Abort): void {
-    this.end(abortError(abort, this.replayable || !this.established));
+    // No response headers yet does not mean the server did nothing: a handler may have run (and done its
+    // work) before the stream died. Only `abort.refused` (never reached or never processed) or an operation
+    // safe to repeat makes the failure retryable.
+    this.end(abortError(abort, this.replayable));
   }
 
   onDrain(): void {
