@@ -69,8 +69,14 @@ export interface GrpcServerOptions extends ServerRuntimeOptions {
   readonly onError?: (error: unknown, operation: string | undefined) => void;
   /** Serve TLS (certificate and key…); ALPN `h2` is required of clients. Default: plain TCP (h2c). */
   readonly tls?: TlsOptions;
-  /** Flow-control windows of each connection (`H2SessionOptions`). */
-  readonly http2?: Pick<H2ServerOptions, 'streamWindowSize' | 'connectionWindowSize'>;
+  /**
+   * Per connection (`H2ServerOptions`): flow-control windows, the preface timeout (default 10 s) and the
+   * rapid-reset bound (`resetBurst` 1000, `resetRate` 33/s).
+   */
+  readonly http2?: Pick<
+    H2ServerOptions,
+    'streamWindowSize' | 'connectionWindowSize' | 'prefaceTimeoutMs' | 'resetBurst' | 'resetRate'
+  >;
 }
 
 export interface GrpcServeOptions extends ServeOptions {
@@ -135,12 +141,15 @@ export class GrpcServer implements ServerTransport<GrpcServeOptions> {
       // WINDOW_UPDATE round trips.
       streamWindowSize: options.http2?.streamWindowSize ?? 1024 * 1024,
       connectionWindowSize: options.http2?.connectionWindowSize ?? 8 * 1024 * 1024,
+      prefaceTimeoutMs: options.http2?.prefaceTimeoutMs,
+      resetBurst: options.http2?.resetBurst,
+      resetRate: options.http2?.resetRate,
     };
     this.server =
       options.tls === undefined
         ? createNetServer((socket) => this.accept(socket))
         : createTlsServer({ ...options.tls, ALPNProtocols: ['h2'] }, (socket) => {
-            if ((socket).alpnProtocol === 'h2') this.accept(socket);
+            if (socket.alpnProtocol === 'h2') this.accept(socket);
             else socket.destroy();
           });
   }

@@ -1,14 +1,18 @@
 /**
  * Review findings on Courier's own HTTP/2 (`src/sync/grpc/h2/`) and its gRPC use: each test failed before
- * its fix. The client's retry decision for a streaming call cut off before its response headers.
+ * its fix. Server resource bounds against a hostile raw client (rapid reset and provoked resets, a
+ * CONTINUATION flood of empty frames, a socket that never sends the preface, a PING flood from a peer that
+ * does not read) and the client's retry decision for a streaming call cut off before its response headers.
  */
 import { z } from 'zod';
 import { afterEach, describe, expect, it } from 'vitest';
 import { command, service } from '../../../src/core/contract.js';
 import type { Context } from '../../../src/core/context.js';
 import { UnavailableError } from '../../../src/sync/errors.js';
-import { type GrpcServerOptions, grpc, grpcServer } from '../../../src/sync/grpc/index.js';
-import { until } from './h2-helpers.js';
+import { messageCodec } from '../../../src/sync/grpc/codec.js';
+import { Flag, FrameType, H2Code, frame, rstStream } from '../../../src/sync/grpc/h2/frames.js';
+import { type GrpcServerOptions, grpc, grpcServer, protoMethod } from '../../../src/sync/grpc/index.js';
+import { RawClient, encoder, grpcRequestFields, sleep, until } from './h2-helpers.js';
 
 const Ops = service('ops', {
   commands: {
@@ -52,6 +56,9 @@ function implementation(seen: Seen) {
   } as any;
 }
 
+const chargeMethod = protoMethod(Ops.commands.charge);
+const chargeIn = messageCodec(chargeMethod.request);
+
 const cleanups: Array<() => unknown> = [];
 afterEach(async () => {
   for (const fn of cleanups.splice(0).reverse()) await fn();
@@ -65,6 +72,106 @@ async function start(options: GrpcServerOptions = {}) {
   cleanups.push(() => server.close(100));
   return { server, seen, port: Number(server.address.split(':').pop()) };
 }
+
+async function raw(port: number, preface = true): Promise<RawClient> {
+  const client = await RawClient.connect(port, preface);
+  cleanups.push(() => client.destroy());
+  return client;
+}
+
+/** The client's socket closed within `ms` (a test fails fast instead of timing out). */
+const closedWithin = (client: RawClient, ms = 10_000): Promise<boolean> =>
+  Promise.race([client.closed.then(() => true), sleep(ms).then(() => false)]);
+
+const goawayCode = (client: RawClient): number | undefined =>
+  client.frames.find((f) => f.type === FrameType.GOAWAY)?.payload.readUInt32BE(4);
+
+describe('H2ServerSession: bounds against a hostile client', () => {
+  it('rapid reset (CVE-2023-44487): a client opening and resetting streams gets GOAWAY ENHANCE_YOUR_CALM; handler work stays bounded', async () => {
+    const { port, seen } = await start({ http2: { resetBurst: 100, resetRate: 10 } });
+    const client = await raw(port);
+    const message = chargeIn.encodeFrame({ ms: 60_000 });
+    const bytes: Buffer[] = [];
+    for (let i = 0, id = 1; i < 1000; i++, id += 2) {
+      bytes.push(
+        client.headers(id, grpcRequestFields(chargeMethod.path), false),
+        client.data(id, message, true),
+        rstStream(id, H2Code.CANCEL),
+      );
+    }
+    client.send(...bytes);
+    expect(await closedWithin(client)).toBe(true);
+    expect(goawayCode(client)).toBe(H2Code.ENHANCE_YOUR_CALM);
+    // Each stream was closed at once, so the concurrency limit never applied: the reset budget is the bound.
+    expect(seen.started).toBeLessThanOrEqual(110);
+  });
+
+  it('resets the client provokes (WINDOW_UPDATE of 0 on a running call, CVE-2025-8671) count as its own', async () => {
+    const { port, seen } = await start({ http2: { resetBurst: 100, resetRate: 10 } });
+    const client = await raw(port);
+    const message = chargeIn.encodeFrame({ ms: 60_000 });
+    const bytes: Buffer[] = [];
+    for (let i = 0, id = 1; i < 1000; i++, id += 2) {
+      bytes.push(
+        client.headers(id, grpcRequestFields(chargeMethod.path), false),
+        client.data(id, message, true),
+        frame(FrameType.WINDOW_UPDATE, 0, id, Buffer.alloc(4)), // a stream error: we reset it
+      );
+    }
+    client.send(...bytes);
+    expect(await closedWithin(client)).toBe(true);
+    expect(goawayCode(client)).toBe(H2Code.ENHANCE_YOUR_CALM);
+    expect(seen.started).toBeLessThanOrEqual(110);
+  });
+
+  it('a client that cancels now and then, within the reset budget, is not disconnected', async () => {
+    const { port, seen } = await start({ http2: { resetBurst: 20, resetRate: 10 } });
+    const client = await raw(port);
+    const message = chargeIn.encodeFrame({ ms: 60_000 });
+    for (let i = 0, id = 1; i < 15; i++, id += 2) {
+      client.send(
+        client.headers(id, grpcRequestFields(chargeMethod.path), false),
+        client.data(id, message, true),
+        rstStream(id, H2Code.CANCEL),
+      );
+    }
+    await until(() => seen.cancelled === 15);
+    await sleep(50);
+    expect(client.frames.some((f) => f.type === FrameType.GOAWAY)).toBe(false);
+  });
+
+  it('a CONTINUATION flood of empty frames is a connection error, not unbounded buffering', async () => {
+    const { port } = await start();
+    const client = await raw(port);
+    const block = encoder.encode(grpcRequestFields(chargeMethod.path));
+    const empty = frame(FrameType.CONTINUATION, 0, 1, Buffer.alloc(0));
+    // 600,000 empty CONTINUATIONs: 5.4 MB on the wire, nothing to decode, each one held until END_HEADERS.
+    const flood = Buffer.alloc(empty.length * 600_000);
+    for (let at = 0; at < flood.length; at += empty.length) empty.copy(flood, at);
+    client.send(frame(FrameType.HEADERS, 0, 1, block.subarray(0, 4)), flood);
+    expect(await closedWithin(client)).toBe(true);
+    expect(goawayCode(client)).toBe(H2Code.ENHANCE_YOUR_CALM);
+  });
+
+  it('a socket that never sends the connection preface is closed after prefaceTimeoutMs', async () => {
+    const { port } = await start({ http2: { prefaceTimeoutMs: 100 } });
+    const client = await raw(port, false);
+    expect(await closedWithin(client, 2000)).toBe(true);
+  });
+
+  it('a client that sent its preface and SETTINGS is not closed by the preface timeout', async () => {
+    const { port } = await start({ http2: { prefaceTimeoutMs: 50 } });
+    const client = await raw(port);
+    await client.next((f) => f.type === FrameType.SETTINGS && (f.flags & Flag.ACK) !== 0);
+    await sleep(200);
+    client.send(
+      client.headers(1, grpcRequestFields(chargeMethod.path), false),
+      client.data(1, chargeIn.encodeFrame({ ms: 0 }), true),
+    );
+    await client.next((f) => f.id === 1 && f.type === FrameType.HEADERS);
+    expect(client.frames.some((f) => f.type === FrameType.GOAWAY)).toBe(false);
+  });
+});
 
 describe('the gRPC client: retry decisions for streaming calls', () => {
   it('a non-idempotent server stream cut off after its handler ran (before response headers) is not safe to retry', async () => {
@@ -83,5 +190,23 @@ describe('the gRPC client: retry decisions for streaming calls', () => {
     const error = await call;
     expect(error).toBeInstanceOf(UnavailableError);
     expect((error as UnavailableError).retryable).toBe(false);
+  });
+});
+
+describe('H2ServerSession: a peer that does not read', () => {
+  it('a PING flood from a client that never reads the ACKs ends in a connection error, not an unbounded write buffer', async () => {
+    const { server, port } = await start();
+    const client = await raw(port);
+    client.socket.pause();
+    const ping = frame(FrameType.PING, 0, 0, Buffer.alloc(8));
+    // 1,000,000 PINGs: 17 MB of ACKs, more than the kernel's socket buffers hold.
+    const batch = Buffer.alloc(ping.length * 100_000);
+    for (let at = 0; at < batch.length; at += ping.length) ping.copy(batch, at);
+    for (let i = 0; i < 10 && !client.socket.destroyed; i++) {
+      client.socket.write(batch);
+      await sleep(20);
+    }
+    const sessions = (server as unknown as { sessions: Set<{ closed: Promise<void> }> }).sessions;
+    await until(() => sessions.size === 0, 10_000);
   });
 });

@@ -20,6 +20,21 @@ import { H2Stream, type H2StreamEvents } from './stream.js';
 export interface H2ServerOptions extends H2SessionOptions {
   /** SETTINGS_MAX_CONCURRENT_STREAMS. Default 1000. */
   readonly maxConcurrentStreams?: number;
+  /**
+   * How long a new connection has to send the client preface and its SETTINGS before it is closed, ms
+   * (a socket that sends nothing would otherwise be held forever). Default 10,000; 0 or Infinity: no limit.
+   */
+  readonly prefaceTimeoutMs?: number;
+  /**
+   * Rapid-reset bound (CVE-2023-44487, and CVE-2025-8671 for resets the client provokes): a stream reset
+   * before our answer frees its concurrency slot at once while its handler may still run, so the
+   * concurrency limit alone does not bound the work a client can start. Early resets are taken from a token
+   * bucket of `resetBurst` tokens (default 1000) refilled at `resetRate` per second (default 33, as
+   * nghttp2's); a client that empties it gets GOAWAY ENHANCE_YOUR_CALM. Resets of streams already answered
+   * (no longer open here) are not counted.
+   */
+  readonly resetBurst?: number;
+  readonly resetRate?: number;
 }
 
 export type StreamListener = (stream: H2Stream, fields: string[], endStream: boolean) => void;
@@ -33,6 +48,11 @@ export class H2ServerSession extends H2Session {
   private lastStreamId = 0;
   private readonly maxConcurrent: number;
   private goingAway = false;
+  private prefaceTimer: NodeJS.Timeout | undefined;
+  private readonly resetBurst: number;
+  private readonly resetRate: number;
+  private resetTokens: number;
+  private resetRefilledAt = 0;
 
   constructor(
     socket: Socket,
@@ -42,6 +62,24 @@ export class H2ServerSession extends H2Session {
     const maxConcurrent = options.maxConcurrentStreams ?? 1000;
     super(socket, options, [[Setting.MAX_CONCURRENT_STREAMS, maxConcurrent]], { expect: CLIENT_PREFACE });
     this.maxConcurrent = maxConcurrent;
+    this.resetBurst = options.resetBurst ?? 1000;
+    this.resetRate = options.resetRate ?? 33;
+    this.resetTokens = this.resetBurst;
+    const prefaceMs = options.prefaceTimeoutMs ?? 10_000;
+    if (prefaceMs > 0 && Number.isFinite(prefaceMs) && this.failure === undefined) {
+      this.prefaceTimer = setTimeout(
+        () =>
+          this.fail(
+            new H2ConnectionError(
+              H2Code.PROTOCOL_ERROR,
+              `no HTTP/2 preface and SETTINGS within ${prefaceMs} ms`,
+            ),
+            H2Code.PROTOCOL_ERROR,
+          ),
+        prefaceMs,
+      );
+      this.prefaceTimer.unref();
+    }
   }
 
   /** Streams open now. */
@@ -67,7 +105,7 @@ export class H2ServerSession extends H2Session {
       throw new H2ConnectionError(H2Code.PROTOCOL_ERROR, `invalid stream id ${id}`);
     this.lastStreamId = id;
     if (this.goingAway || this.streams.size >= this.maxConcurrent) {
-      this.queue(rstStream(id, H2Code.REFUSED_STREAM));
+      this.queueAnswer(rstStream(id, H2Code.REFUSED_STREAM));
       return;
     }
     const stream = new H2Stream(this, UNCLAIMED, this.peerInitialWindow, this.streamWindowSize);
@@ -115,7 +153,31 @@ export class H2ServerSession extends H2Session {
     // The client will open no more streams; those open finish as usual.
   }
 
+  /** The client's first SETTINGS came (after the preface, which the parser checked): the preface is complete. */
+  protected override settingsApplied(): void {
+    this.clearPrefaceTimer();
+  }
+
+  protected override streamResetEarly(): void {
+    const now = performance.now();
+    this.resetTokens = Math.min(
+      this.resetBurst,
+      this.resetTokens + ((now - this.resetRefilledAt) * this.resetRate) / 1000,
+    );
+    this.resetRefilledAt = now;
+    if (this.resetTokens < 1)
+      throw new H2ConnectionError(H2Code.ENHANCE_YOUR_CALM, 'too many streams reset before their answer');
+    this.resetTokens -= 1;
+  }
+
   protected failed(): void {
     this.goingAway = true;
+    this.clearPrefaceTimer();
+  }
+
+  private clearPrefaceTimer(): void {
+    if (this.prefaceTimer === undefined) return;
+    clearTimeout(this.prefaceTimer);
+    this.prefaceTimer = undefined;
   }
 }

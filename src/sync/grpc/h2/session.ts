@@ -50,10 +50,23 @@ interface PendingBlock {
   readonly endStream: boolean;
   readonly chunks: Buffer[];
   size: number;
+  /** Bytes on the wire so far, frame headers included: what bounds a flood of empty CONTINUATIONs. */
+  wire: number;
 }
 
-/** Largest header block (all CONTINUATIONs together) before decoding; more is an attack. */
+/**
+ * Largest header block (all CONTINUATIONs together, frame headers counted) before decoding; more is an
+ * attack. Frame headers count because an empty CONTINUATION adds nothing to `size` yet is kept (a view of
+ * its socket chunk) until END_HEADERS (CVE-2024-27316-style floods).
+ */
 const MAX_BLOCK_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Answers to the peer's own frames (PING and SETTINGS ACKs, refusals) queued while the socket does not
+ * drain: a peer that floods PINGs and never reads would otherwise grow our write buffer without bound
+ * (CVE-2019-9512, -9515). Past this many it is ENHANCE_YOUR_CALM; the count restarts on every 'drain'.
+ */
+const MAX_BACKLOGGED_ANSWERS = 10_000;
 
 /** After our final GOAWAY and `end()`, how long the peer has to close its side before the socket is destroyed. */
 const END_GRACE_MS = 2000;
@@ -84,6 +97,7 @@ export abstract class H2Session implements StreamHost {
   private out: Buffer[] = [];
   private outBytes = 0;
   private flushScheduled = false;
+  private backloggedAnswers = 0;
   private readonly flushOut = (): void => this.flush();
 
   protected constructor(
@@ -108,6 +122,7 @@ export abstract class H2Session implements StreamHost {
     socket.setNoDelay(true);
     this.closed = new Promise((resolve) => socket.once('close', () => resolve()));
     socket.on('data', (chunk: Buffer) => this.onSocketData(chunk));
+    socket.on('drain', () => (this.backloggedAnswers = 0));
     socket.on('error', (error) => this.fail(error, H2Code.CONNECT_ERROR));
     socket.on('close', () => this.fail(new Error('the HTTP/2 connection closed'), H2Code.CONNECT_ERROR));
     if (preface.send !== undefined) this.queue(preface.send);
@@ -251,6 +266,16 @@ export abstract class H2Session implements StreamHost {
     this.queue(header);
   }
 
+  /** Queue a frame the peer's frame calls for (an ACK, a refusal); bounded while the peer does not read. */
+  protected queueAnswer(bytes: Buffer): void {
+    if (this.socket.writableNeedDrain && ++this.backloggedAnswers > MAX_BACKLOGGED_ANSWERS)
+      throw new H2ConnectionError(
+        H2Code.ENHANCE_YOUR_CALM,
+        'the peer sends frames to answer but does not read',
+      );
+    this.queue(bytes);
+  }
+
   protected queue(bytes: Buffer): void {
     if (this.failure !== undefined) return;
     this.out.push(bytes);
@@ -362,7 +387,14 @@ export abstract class H2Session implements StreamHost {
     const fragment = payload.subarray(start, end);
     const endStream = (flags & Flag.END_STREAM) !== 0;
     if ((flags & Flag.END_HEADERS) !== 0) this.headerBlock(id, endStream, fragment);
-    else this.block = { streamId: id, endStream, chunks: [fragment], size: fragment.length };
+    else
+      this.block = {
+        streamId: id,
+        endStream,
+        chunks: [fragment],
+        size: fragment.length,
+        wire: FRAME_HEADER_LENGTH + payload.length,
+      };
   }
 
   private onContinuation(flags: number, id: number, payload: Buffer): void {
@@ -371,7 +403,8 @@ export abstract class H2Session implements StreamHost {
       throw new H2ConnectionError(H2Code.PROTOCOL_ERROR, 'CONTINUATION without HEADERS');
     block.chunks.push(payload);
     block.size += payload.length;
-    if (block.size > MAX_BLOCK_BYTES)
+    block.wire += FRAME_HEADER_LENGTH + payload.length;
+    if (block.wire > MAX_BLOCK_BYTES)
       throw new H2ConnectionError(H2Code.ENHANCE_YOUR_CALM, 'header block too large');
     if ((flags & Flag.END_HEADERS) === 0) return;
     this.block = undefined;
@@ -432,8 +465,18 @@ export abstract class H2Session implements StreamHost {
     if (payload.length !== 4)
       throw new H2ConnectionError(H2Code.FRAME_SIZE_ERROR, 'RST_STREAM of the wrong size');
     const code = payload.readUInt32BE(0);
-    this.streams.get(id)?.close({ code, error: undefined, refused: code === H2Code.REFUSED_STREAM });
+    const stream = this.streams.get(id);
+    if (stream === undefined) return;
+    this.streamResetEarly(stream);
+    stream.close({ code, error: undefined, refused: code === H2Code.REFUSED_STREAM });
   }
+
+  /**
+   * An open stream ends in a reset, by the peer's RST_STREAM or by ours for its protocol error: its slot
+   * under the concurrency limit is free at once while the work it started may go on. The server bounds how
+   * often that may happen (rapid reset); may throw `H2ConnectionError`.
+   */
+  protected streamResetEarly(_stream: H2Stream): void {}
 
   private onSettings(flags: number, id: number, payload: Buffer): void {
     if (id !== 0) throw new H2ConnectionError(H2Code.PROTOCOL_ERROR, 'SETTINGS on a stream');
@@ -468,7 +511,7 @@ export abstract class H2Session implements StreamHost {
       }
       // HEADER_TABLE_SIZE: our encoder never indexes, so any size suits it. MAX_HEADER_LIST_SIZE: advisory.
     }
-    this.queue(frame(FrameType.SETTINGS, Flag.ACK, 0));
+    this.queueAnswer(frame(FrameType.SETTINGS, Flag.ACK, 0));
     if (windowDelta !== 0) {
       for (const stream of this.streams.values()) {
         stream.sendWindow += windowDelta;
@@ -483,7 +526,7 @@ export abstract class H2Session implements StreamHost {
   private onPing(flags: number, id: number, payload: Buffer): void {
     if (id !== 0) throw new H2ConnectionError(H2Code.PROTOCOL_ERROR, 'PING on a stream');
     if (payload.length !== 8) throw new H2ConnectionError(H2Code.FRAME_SIZE_ERROR, 'PING of the wrong size');
-    if ((flags & Flag.ACK) === 0) this.queue(frame(FrameType.PING, Flag.ACK, 0, payload));
+    if ((flags & Flag.ACK) === 0) this.queueAnswer(frame(FrameType.PING, Flag.ACK, 0, payload));
   }
 
   private onWindowUpdate(id: number, payload: Buffer): void {
@@ -511,6 +554,8 @@ export abstract class H2Session implements StreamHost {
 
   /** The peer broke the protocol on one stream: reset it and tell whoever owns it. */
   protected streamError(stream: H2Stream, code: number, message: string): void {
+    // Resets the peer provokes count as its own (CVE-2025-8671, "MadeYouReset").
+    this.streamResetEarly(stream);
     this.sendReset(stream, code);
     stream.close({ code, error: new Error(message), refused: false });
   }
