@@ -1,5 +1,5 @@
 import type { JsonSchema } from '../../schema/json-schema.js';
-import { MAX_PAIRS, decodeComponent } from './query-string.js';
+import { forEachPair, withValue } from './query-string.js';
 
 /**
  * Input in a URL: the query string (and path parameters) of a conventional REST GET. An input travels
@@ -92,28 +92,11 @@ export class QueryCodec {
 export function decodeQueryString(codec: QueryCodec, text: string): Record<string, unknown> {
   const fields = codec.fields;
   const raws: Array<string | string[] | undefined> = new Array<string | string[] | undefined>(fields.length);
-  let start = 0;
-  let pairs = 0;
-  while (start <= text.length && pairs < MAX_PAIRS) {
-    let end = text.indexOf('&', start);
-    if (end < 0) end = text.length;
-    if (end > start) {
-      pairs++;
-      const eq = text.indexOf('=', start);
-      const hasValue = eq >= 0 && eq < end;
-      const name = decodeComponent(text.slice(start, hasValue ? eq : end));
-      let at = 0;
-      while (at < fields.length && fields[at]!.name !== name) at++;
-      if (at < fields.length) {
-        const value = hasValue ? decodeComponent(text.slice(eq + 1, end)) : '';
-        const seen = raws[at];
-        if (seen === undefined) raws[at] = value;
-        else if (typeof seen === 'string') raws[at] = [seen, value];
-        else seen.push(value);
-      }
-    }
-    start = end + 1;
-  }
+  forEachPair(text, (name, value) => {
+    let at = 0;
+    while (at < fields.length && fields[at]!.name !== name) at++;
+    if (at < fields.length) raws[at] = withValue(raws[at], value);
+  });
   const into: Record<string, unknown> = {};
   for (let i = 0; i < fields.length; i++) {
     const field = fields[i]!;

@@ -10,7 +10,7 @@
  * malformed percent-encoding (`%zz`, a lone `%E2`): node decodes what it can byte by byte; here the text
  * is kept as sent (with `+` as space), and the schema decides whether it is acceptable.
  */
-export const MAX_PAIRS = 1000;
+const MAX_PAIRS = 1000;
 
 /**
  * The result's constructor. Not `Object.create(null)`: V8 makes such an object a dictionary from the start,
@@ -22,6 +22,17 @@ QueryParams.prototype = Object.create(null) as object;
 
 export function parseQuery(query: string): Record<string, string | string[]> {
   const out = new QueryParams();
+  forEachPair(query, (name, value) => {
+    out[name] = withValue(out[name], value);
+  });
+  return out;
+}
+
+/**
+ * Visit the `&`-separated pairs of `query` in order, at most `MAX_PAIRS` of them (empty ones skipped, not
+ * counted), with name and value decoded (`decodeComponent`); a pair without `=` has the value `''`.
+ */
+export function forEachPair(query: string, visit: (name: string, value: string) => void): void {
   let start = 0;
   let pairs = 0;
   while (start <= query.length && pairs < MAX_PAIRS) {
@@ -32,19 +43,22 @@ export function parseQuery(query: string): Record<string, string | string[]> {
       const eq = query.indexOf('=', start);
       const hasValue = eq >= 0 && eq < end;
       const name = decodeComponent(query.slice(start, hasValue ? eq : end));
-      const value = hasValue ? decodeComponent(query.slice(eq + 1, end)) : '';
-      const seen = out[name];
-      if (seen === undefined) out[name] = value;
-      else if (typeof seen === 'string') out[name] = [seen, value];
-      else seen.push(value);
+      visit(name, hasValue ? decodeComponent(query.slice(eq + 1, end)) : '');
     }
     start = end + 1;
   }
-  return out;
+}
+
+/** What a name holds after one more `value`: the value, or all of them in order once given twice. */
+export function withValue(seen: string | string[] | undefined, value: string): string | string[] {
+  if (seen === undefined) return value;
+  if (typeof seen === 'string') return [seen, value];
+  seen.push(value);
+  return seen;
 }
 
 /** One name or value of a query string: `+` as space, then percent-decoding (kept as sent when malformed). */
-export function decodeComponent(text: string): string {
+function decodeComponent(text: string): string {
   const spaced = text.includes('+') ? text.replaceAll('+', ' ') : text;
   if (!spaced.includes('%')) return spaced;
   try {
