@@ -164,6 +164,18 @@ async function startLab(
   return { server, seen, port: Number(server.address.split(':').pop()) };
 }
 
+/** A node:http2 server answering `/big` with an `x-big: value` header, anything else with `x-big: small`. */
+function bigHeaderServer(value: string): ReturnType<typeof nodeServer> {
+  return nodeServer({ maxSendHeaderBlockLength: 256 * 1024 }, (stream, headers) => {
+    stream.respond({
+      ':status': 200,
+      'x-big': headers[':path'] === '/big' ? value : 'small',
+      'x-same': 'indexed',
+    });
+    stream.end('ok');
+  });
+}
+
 /** A `node:http2` client session (h2c) to `port`, destroyed after the test. */
 function nodeClient(port: number, options: http2.ClientSessionOptions = {}): http2.ClientHttp2Session {
   const session = http2.connect(`http://127.0.0.1:${port}`, options);
@@ -413,14 +425,7 @@ describe('H2ClientSession: header blocks larger than a frame (CONTINUATION)', ()
 
   it('a response header block over 16 KiB (HEADERS + CONTINUATION) is decoded; the next block still decodes', async () => {
     const value = bigValue(40_000);
-    const { port } = await nodeServer({ maxSendHeaderBlockLength: 256 * 1024 }, (stream, headers) => {
-      stream.respond({
-        ':status': 200,
-        'x-big': headers[':path'] === '/big' ? value : 'small',
-        'x-same': 'indexed',
-      });
-      stream.end('ok');
-    });
+    const { port } = await bigHeaderServer(value);
     const proxy = await sniffingProxy(port);
     cleanups.push(() => proxy.close());
     const session = clientSession(proxy.port);
@@ -437,14 +442,7 @@ describe('H2ClientSession: header blocks larger than a frame (CONTINUATION)', ()
 
   it('a response header list above our limit fails only that stream; the connection stays in step', async () => {
     const value = bigValue(40_000);
-    const { port } = await nodeServer({ maxSendHeaderBlockLength: 256 * 1024 }, (stream, headers) => {
-      stream.respond({
-        ':status': 200,
-        'x-big': headers[':path'] === '/big' ? value : 'small',
-        'x-same': 'indexed',
-      });
-      stream.end('ok');
-    });
+    const { port } = await bigHeaderServer(value);
     const session = clientSession(port, { maxHeaderListSize: 16 * 1024 });
     const c = request(session, undefined, collector(), '/big');
     await c.done;
