@@ -87,7 +87,16 @@ const goawayCode = (client: RawClient): number | undefined =>
   client.frames.find((f) => f.type === FrameType.GOAWAY)?.payload.readUInt32BE(4);
 
 describe('H2ServerSession: bounds against a hostile client', () => {
-  it('rapid reset (CVE-2023-44487): a client opening and resetting streams gets GOAWAY ENHANCE_YOUR_CALM; handler work stays bounded', async () => {
+  it.each([
+    [
+      'rapid reset (CVE-2023-44487): streams opened and reset by the client',
+      (id: number) => rstStream(id, H2Code.CANCEL),
+    ],
+    [
+      'resets the client provokes (WINDOW_UPDATE of 0 on a running call, CVE-2025-8671)',
+      (id: number) => frame(FrameType.WINDOW_UPDATE, 0, id, Buffer.alloc(4)), // a stream error: we reset it
+    ],
+  ])('%s: GOAWAY ENHANCE_YOUR_CALM, and handler work stays bounded', async (_what, resetting) => {
     const { port, seen } = await start({ http2: { resetBurst: 100, resetRate: 10 } });
     const client = await raw(port);
     const message = chargeIn.encodeFrame({ ms: 60_000 });
@@ -96,31 +105,13 @@ describe('H2ServerSession: bounds against a hostile client', () => {
       bytes.push(
         client.headers(id, grpcRequestFields(chargeMethod.path), false),
         client.data(id, message, true),
-        rstStream(id, H2Code.CANCEL),
+        resetting(id),
       );
     }
     client.send(...bytes);
     expect(await closedWithin(client)).toBe(true);
     expect(goawayCode(client)).toBe(H2Code.ENHANCE_YOUR_CALM);
     // Each stream was closed at once, so the concurrency limit never applied: the reset budget is the bound.
-    expect(seen.started).toBeLessThanOrEqual(110);
-  });
-
-  it('resets the client provokes (WINDOW_UPDATE of 0 on a running call, CVE-2025-8671) count as its own', async () => {
-    const { port, seen } = await start({ http2: { resetBurst: 100, resetRate: 10 } });
-    const client = await raw(port);
-    const message = chargeIn.encodeFrame({ ms: 60_000 });
-    const bytes: Buffer[] = [];
-    for (let i = 0, id = 1; i < 1000; i++, id += 2) {
-      bytes.push(
-        client.headers(id, grpcRequestFields(chargeMethod.path), false),
-        client.data(id, message, true),
-        frame(FrameType.WINDOW_UPDATE, 0, id, Buffer.alloc(4)), // a stream error: we reset it
-      );
-    }
-    client.send(...bytes);
-    expect(await closedWithin(client)).toBe(true);
-    expect(goawayCode(client)).toBe(H2Code.ENHANCE_YOUR_CALM);
     expect(seen.started).toBeLessThanOrEqual(110);
   });
 
