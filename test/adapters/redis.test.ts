@@ -144,13 +144,19 @@ describe.skipIf(!target.available)('redis adapter', () => {
   it('claims a message whose lease ran out for another consumer, and extend keeps the lease', async () => {
     const topic = unique('r-lease');
     const held: Delivery[] = [];
+    let extended = false;
     const holder = await broker.subscribe(topic, { group: 'g', leaseMs: 300 }, async (d) => {
       held.push(d);
-      if (d.message.id === 'keep') await d.extend(5_000);
+      if (d.message.id === 'keep') {
+        await d.extend(5_000);
+        extended = true;
+      }
     });
     await broker.publish(topic, msg('drop'));
     await broker.publish(topic, msg('keep'));
-    await until(() => held.length === 2, 'both delivered to the holder');
+    // The taker starts once the extension is stored: on a loaded machine the holder's handler may run later
+    // than the 300 ms lease, and a taker started before the extension could rightly claim 'keep'.
+    await until(() => held.length === 2 && extended, 'both delivered to the holder, keep extended');
     const taken: Array<[string, number]> = [];
     const taker = await broker.subscribe(topic, { group: 'g', leaseMs: 300 }, async (d) => {
       taken.push([d.message.id, d.message.attempt]);
