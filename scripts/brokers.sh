@@ -27,6 +27,8 @@ for name in "${ALL_BROKERS[@]}"; do
   . "$HERE/lib/brokers/$name.sh"
 done
 PYTHON_CLIENTS=(python3-pika python3-paho-mqtt python3-redis python3-grpcio python3-grpc-tools)
+# Other tools the tests use: openssl makes the throwaway certificate of the gRPC TLS tests.
+TEST_TOOLS=(openssl)
 
 usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//' >&2; exit 2; }
 
@@ -52,7 +54,7 @@ cmd_install() {
   for name in "${SELECTED[@]}"; do
     for pkg in $("${name}_packages"); do missing+=("$pkg"); done
   done
-  missing+=("${PYTHON_CLIENTS[@]}")
+  missing+=("${PYTHON_CLIENTS[@]}" "${TEST_TOOLS[@]}")
   local needed=()
   for pkg in "${missing[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || needed+=("$pkg")
