@@ -10,7 +10,17 @@ import { command, service } from '../../../src/core/contract.js';
 import type { Context } from '../../../src/core/context.js';
 import { UnavailableError } from '../../../src/sync/errors.js';
 import { messageCodec } from '../../../src/sync/grpc/codec.js';
-import { Flag, FrameType, H2Code, frame, rstStream } from '../../../src/sync/grpc/h2/frames.js';
+import {
+  CLIENT_PREFACE,
+  Flag,
+  FrameType,
+  H2Code,
+  Setting,
+  frame,
+  rstStream,
+  settingsFrame,
+  windowUpdate,
+} from '../../../src/sync/grpc/h2/frames.js';
 import { type GrpcServerOptions, grpc, grpcServer, protoMethod } from '../../../src/sync/grpc/index.js';
 import { RawClient, encoder, grpcRequestFields, sleep, until } from './h2-helpers.js';
 
@@ -23,12 +33,19 @@ const Ops = service('ops', {
       output: z.object({ n: z.number().int() }),
       stream: 'server',
     }),
+    /** A server stream of up to `n` 1 KB messages, as fast as it is pulled. */
+    flood: command({
+      input: z.object({ n: z.number().int() }),
+      output: z.object({ pad: z.string() }),
+      stream: 'server',
+    }),
   },
 });
 
 interface Seen {
   started: number;
   cancelled: number;
+  pulled: number;
 }
 
 function implementation(seen: Seen) {
@@ -46,6 +63,14 @@ function implementation(seen: Seen) {
       seen.started++;
       return { done: !(await wait(q.ms, ctx)) };
     },
+    flood: (q: { n: number }) =>
+      (async function* () {
+        const pad = 'x'.repeat(1024);
+        for (let i = 0; i < q.n; i++) {
+          seen.pulled++;
+          yield { pad };
+        }
+      })(),
     export: async (q: { ms: number }, ctx: Context) => {
       seen.started++;
       await wait(q.ms, ctx);
@@ -65,7 +90,7 @@ afterEach(async () => {
 });
 
 async function start(options: GrpcServerOptions = {}) {
-  const seen: Seen = { started: 0, cancelled: 0 };
+  const seen: Seen = { started: 0, cancelled: 0, pulled: 0 };
   const server = grpcServer(options);
   server.serve(Ops, implementation(seen));
   await server.listen();
@@ -200,4 +225,30 @@ describe('H2ServerSession: a peer that does not read', () => {
     const sessions = (server as unknown as { sessions: Set<{ closed: Promise<void> }> }).sessions;
     await until(() => sessions.size === 0, 10_000);
   });
+});
+
+describe('H2ServerSession: a client that grants huge windows but does not read', () => {
+  it('stops pulling a server stream once the socket is congested (bounded memory), and goes on when it drains', async () => {
+    const { port, seen } = await start();
+    const client = await raw(port, false);
+    const floodMethod = protoMethod(Ops.commands.flood);
+    const big = 0x7fffffff;
+    client.send(
+      CLIENT_PREFACE,
+      settingsFrame([[Setting.INITIAL_WINDOW_SIZE, big]]),
+      windowUpdate(0, big - 65_535),
+      client.headers(1, grpcRequestFields(floodMethod.path), false),
+      client.data(1, messageCodec(floodMethod.request).encodeFrame({ n: 300_000 }), true),
+    );
+    await until(() => seen.pulled > 0);
+    client.socket.pause(); // stop reading: the kernel's buffers fill, then the server's socket buffer
+    await sleep(1500);
+    const stalled = seen.pulled;
+    // Without the congestion check the handler was pulled to the end (300 k × 1 KB buffered in the server).
+    expect(stalled).toBeLessThan(100_000);
+    await sleep(300);
+    expect(seen.pulled - stalled).toBeLessThan(1_000); // really stalled, not just slow
+    client.socket.resume();
+    await until(() => seen.pulled === 300_000, 20_000); // the stream goes on once the client reads
+  }, 30_000);
 });

@@ -61,6 +61,9 @@ interface PendingBlock {
  */
 const MAX_BLOCK_BYTES = 4 * 1024 * 1024;
 
+/** Unflushed frame bytes above which the connection counts as congested (writers wait for the flush). */
+const OUT_HIGH_WATER = 256 * 1024;
+
 /**
  * Answers to the peer's own frames (PING and SETTINGS ACKs, refusals) queued while the socket does not
  * drain: a peer that floods PINGs and never reads would otherwise grow our write buffer without bound
@@ -77,6 +80,10 @@ export abstract class H2Session implements StreamHost {
   protected readonly streamWindowSize: number;
   protected peerMaxConcurrent = Infinity;
   protected peerInitialWindow = DEFAULT_WINDOW_SIZE;
+  /** The socket's buffer is over its high-water mark (until 'drain'). */
+  private socketFull = false;
+  /** Streams whose writer waits for the connection to take more (`H2Stream.write` returned false). */
+  private readonly drainWaiters = new Set<H2Stream>();
   protected failure: Error | undefined;
   private readonly parser: FrameParser;
   private readonly decoder: HpackDecoder;
@@ -122,7 +129,11 @@ export abstract class H2Session implements StreamHost {
     socket.setNoDelay(true);
     this.closed = new Promise((resolve) => socket.once('close', () => resolve()));
     socket.on('data', (chunk: Buffer) => this.onSocketData(chunk));
-    socket.on('drain', () => (this.backloggedAnswers = 0));
+    socket.on('drain', () => {
+      this.backloggedAnswers = 0;
+      this.socketFull = false;
+      this.notifyDrained();
+    });
     socket.on('error', (error) => this.fail(error, H2Code.CONNECT_ERROR));
     socket.on('close', () => this.fail(new Error('the HTTP/2 connection closed'), H2Code.CONNECT_ERROR));
     if (preface.send !== undefined) this.queue(preface.send);
@@ -253,6 +264,7 @@ export abstract class H2Session implements StreamHost {
   }
 
   streamClosed(stream: H2Stream): void {
+    this.drainWaiters.delete(stream);
     this.blocked.delete(stream);
     if (stream.id !== 0) this.streams.delete(stream.id);
     this.afterStreamClosed(stream);
@@ -293,7 +305,27 @@ export abstract class H2Session implements StreamHost {
     const bytes = out.length === 1 ? out[0]! : Buffer.concat(out, this.outBytes);
     this.out = [];
     this.outBytes = 0;
-    this.socket.write(bytes);
+    if (!this.socket.write(bytes)) this.socketFull = true;
+    else this.notifyDrained();
+  }
+
+  /**
+   * Too much is waiting to be written: frames of this tick not yet flushed (a writer looping on microtasks
+   * never lets the flush run) or a full socket buffer (a peer that grants windows but does not read).
+   */
+  get congested(): boolean {
+    return this.socketFull || this.outBytes > OUT_HIGH_WATER;
+  }
+
+  awaitDrain(stream: H2Stream): void {
+    this.drainWaiters.add(stream);
+  }
+
+  private notifyDrained(): void {
+    if (this.drainWaiters.size === 0) return;
+    const waiters = [...this.drainWaiters];
+    this.drainWaiters.clear();
+    for (const stream of waiters) stream.maybeDrained();
   }
 
   // ------------------------------------------------------------------------------------ receiving

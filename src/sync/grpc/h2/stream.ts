@@ -9,8 +9,10 @@ import { H2Code, MAX_WINDOW_SIZE } from './frames.js';
  *   `onData` (views of socket buffers: decode or copy them before returning), and at most one `onAbort`
  *   when the stream ends without completing. After `endStream` was seen or `onAbort` ran, nothing follows.
  * - `write` queues DATA; what the peer's flow-control windows (stream and connection) do not admit waits in
- *   the stream and leaves as WINDOW_UPDATEs arrive. It returns false once more than `HIGH_WATER` bytes wait;
- *   `onDrain` then says when writing may continue.
+ *   the stream and leaves as WINDOW_UPDATEs arrive. It returns false once more than `HIGH_WATER` bytes wait,
+ *   or while the connection's socket is congested (its buffer over the high-water mark: a peer that grants
+ *   large windows but does not read must not make us buffer without bound); `onDrain` then says when
+ *   writing may continue.
  * - `pause` stops delivery and stops returning receive window to the peer, so a consumer that stops reading
  *   stops the sender (HTTP/2 backpressure); what arrived meanwhile (bounded by the window we granted) is
  *   delivered by `resume`.
@@ -42,6 +44,13 @@ export interface StreamHost {
   streamClosed(stream: H2Stream): void;
   /** Our side ended while the peer's is still open. */
   localEndedFirst(stream: H2Stream): void;
+  /**
+   * True while the connection holds too much unwritten: its own frames not yet handed to the socket, or a
+   * socket buffer over its high-water mark (until 'drain').
+   */
+  readonly congested: boolean;
+  /** Call `stream.maybeDrained()` once the connection is no longer congested. */
+  awaitDrain(stream: H2Stream): void;
 }
 
 /** Queued bytes above which `write` returns false. */
@@ -91,8 +100,9 @@ export class H2Stream {
     }
     if (end) this.endQueued = true;
     this.host.flushData(this);
-    if (this.queuedBytes > HIGH_WATER) {
+    if (this.queuedBytes > HIGH_WATER || this.host.congested) {
       this.wantsDrain = true;
+      if (this.host.congested) this.host.awaitDrain(this);
       return false;
     }
     return true;
@@ -171,10 +181,18 @@ export class H2Stream {
   /** The peer's window for our DATA grew (WINDOW_UPDATE, or a SETTINGS change of the initial size). */
   windowGrew(): void {
     this.host.flushData(this);
-    if (this.wantsDrain && this.queuedBytes <= HIGH_WATER && !this.closed) {
-      this.wantsDrain = false;
-      this.events.onDrain?.();
+    this.maybeDrained();
+  }
+
+  /** Tell a writer waiting for `onDrain` that it may go on, once neither the queue nor the socket is full. */
+  maybeDrained(): void {
+    if (!this.wantsDrain || this.closed || this.queuedBytes > HIGH_WATER) return; // windowGrew() calls again
+    if (this.host.congested) {
+      this.host.awaitDrain(this);
+      return;
     }
+    this.wantsDrain = false;
+    this.events.onDrain?.();
   }
 
   /** Our side ended (END_STREAM sent); closes the stream when the peer's side ended too. */
