@@ -289,6 +289,24 @@ describe('H2ClientSession against node:http2: flow control with tiny windows', (
   });
 });
 
+describe('H2ClientSession: close() with streams still waiting', () => {
+  it('streams opened just before close() (waiting for the server SETTINGS) still run; close() then resolves', async () => {
+    const { port } = await nodeServer({}, (stream) => {
+      stream.respond({ ':status': 200 });
+      stream.end('ok');
+    });
+    const session = clientSession(port);
+    const calls = [request(session), request(session), request(session)];
+    const closed = session.close();
+    await Promise.all(calls.map((c) => c.done));
+    for (const c of calls) {
+      expect(c.abort).toBeUndefined();
+      expect(c.body().toString()).toBe('ok');
+    }
+    expect(await Promise.race([closed.then(() => 'closed'), sleep(3000).then(() => 'hung')])).toBe('closed');
+  });
+});
+
 describe('H2ClientSession: backpressure of a paused stream', () => {
   it('a paused stream stops the sender at the window; resume delivers everything, trailers last', async () => {
     const body = pattern(1_000_000, 11);

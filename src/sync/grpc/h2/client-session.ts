@@ -167,10 +167,25 @@ export class H2ClientSession extends H2Session {
     else if (stream.queued.length > 0 || stream.endQueued) this.flushData(stream);
   }
 
+  /**
+   * Start waiting streams as slots allow. Not `usable` is no reason to hold them: `close()` makes the
+   * connection unusable for new streams, but those already accepted must still run (GOAWAY and failure drop
+   * the waiting ones themselves). Only running out of stream ids stops them.
+   */
   private startWaiting(): void {
-    while (this.waiting.length > 0 && this.streams.size < this.peerMaxConcurrent && this.usable) {
+    while (
+      this.waiting.length > 0 &&
+      this.streams.size < this.peerMaxConcurrent &&
+      this.failure === undefined &&
+      this.nextStreamId <= MAX_STREAM_ID
+    ) {
       const { stream, block, endStream } = this.waiting.shift()!;
       this.start(stream, block, endStream);
+    }
+    if (this.nextStreamId > MAX_STREAM_ID) {
+      // No ids left here: the server never saw these, a new connection can take them (retryable).
+      const refused: H2Abort = { code: H2Code.REFUSED_STREAM, error: undefined, refused: true };
+      for (const w of this.waiting.splice(0)) w.stream.close(refused);
     }
   }
 
