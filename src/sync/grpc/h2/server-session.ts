@@ -82,11 +82,6 @@ export class H2ServerSession extends H2Session {
     }
   }
 
-  /** Streams open now. */
-  get load(): number {
-    return this.streams.size;
-  }
-
   /** Say GOAWAY (no new streams), let the open ones finish, then close the socket. */
   close(): Promise<void> {
     if (!this.goingAway) {
@@ -100,9 +95,8 @@ export class H2ServerSession extends H2Session {
   // ------------------------------------------------------------------------------------ H2Session
 
   protected unknownStreamHeaders(id: number, endStream: boolean, fields: string[]): void {
-    if (this.wasOpened(id)) return; // trailers of a stream we already reset
-    if (id % 2 === 0 || id < this.lastStreamId)
-      throw new H2ConnectionError(H2Code.PROTOCOL_ERROR, `invalid stream id ${id}`);
+    if (this.wasOpened(id)) return; // trailers of a stream we already reset (or a lower odd id, see above)
+    if (id % 2 === 0) throw new H2ConnectionError(H2Code.PROTOCOL_ERROR, `invalid stream id ${id}`);
     this.lastStreamId = id;
     if (this.goingAway || this.streams.size >= this.maxConcurrent) {
       this.queueAnswer(rstStream(id, H2Code.REFUSED_STREAM));

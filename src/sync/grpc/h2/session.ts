@@ -189,7 +189,7 @@ export abstract class H2Session implements StreamHost {
   /** Send GOAWAY(`lastStreamId`, NO_ERROR) now and close the socket once it is written. */
   protected goawayAndEnd(lastStreamId: number): void {
     if (this.failure !== undefined) return;
-    this.queue(goaway(lastStreamId, H2Code.NO_ERROR));
+    this.sendGoaway(lastStreamId);
     this.flush();
     this.failure = new Error('the HTTP/2 connection was closed');
     this.socket.end();

@@ -1,8 +1,9 @@
 import { H2Code, MAX_WINDOW_SIZE } from './frames.js';
 
 /**
- * One HTTP/2 stream of Courier's client connection (`connection.ts`): a request the caller writes and a
- * response it is told about through `H2StreamEvents`, with flow control both ways.
+ * One HTTP/2 stream of Courier's own HTTP/2 (`session.ts`, either side): what we write (a request, or a
+ * server's response headers, data and trailers) and what the peer sends, told through `H2StreamEvents`, with
+ * flow control both ways.
  *
  * Contract:
  * - Events arrive in wire order: `onHeaders` (the response headers, then maybe trailers with `endStream`),
@@ -10,7 +11,7 @@ import { H2Code, MAX_WINDOW_SIZE } from './frames.js';
  *   when the stream ends without completing. After `endStream` was seen or `onAbort` ran, nothing follows.
  * - `write` queues DATA; what the peer's flow-control windows (stream and connection) do not admit waits in
  *   the stream and leaves as WINDOW_UPDATEs arrive. It returns false once more than `HIGH_WATER` bytes wait,
- *   or while the connection's socket is congested (its buffer over the high-water mark: a peer that grants
+ *   or while the connection is congested (frames not yet flushed, or a full socket buffer: a peer that grants
  *   large windows but does not read must not make us buffer without bound); `onDrain` then says when
  *   writing may continue.
  * - `pause` stops delivery and stops returning receive window to the peer, so a consumer that stops reading
@@ -100,12 +101,11 @@ export class H2Stream {
     }
     if (end) this.endQueued = true;
     this.host.flushData(this);
-    if (this.queuedBytes > HIGH_WATER || this.host.congested) {
-      this.wantsDrain = true;
-      if (this.host.congested) this.host.awaitDrain(this);
-      return false;
-    }
-    return true;
+    const congested = this.host.congested;
+    if (this.queuedBytes <= HIGH_WATER && !congested) return true;
+    this.wantsDrain = true;
+    if (congested) this.host.awaitDrain(this);
+    return false;
   }
 
   /** Close our side without more data. */
