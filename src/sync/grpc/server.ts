@@ -135,15 +135,9 @@ export class GrpcServer implements ServerTransport<GrpcServeOptions> {
     this.maxMessageBytes = limits.maxMessageBytes ?? 4 * 1024 * 1024;
     this.onError = options.onError ?? (() => {});
     this.sessionOptions = {
+      ...options.http2, // windows (the session's defaults: 1 MiB per stream, 8 MiB per connection), bounds
       maxConcurrentStreams: limits.maxConcurrentStreams ?? 1000,
       maxHeaderListSize: limits.maxHeaderListBytes ?? 16 * 1024,
-      // Larger windows than HTTP/2's 64 KiB default: a stream of 1 KB messages should not stall on
-      // WINDOW_UPDATE round trips.
-      streamWindowSize: options.http2?.streamWindowSize ?? 1024 * 1024,
-      connectionWindowSize: options.http2?.connectionWindowSize ?? 8 * 1024 * 1024,
-      prefaceTimeoutMs: options.http2?.prefaceTimeoutMs,
-      resetBurst: options.http2?.resetBurst,
-      resetRate: options.http2?.resetRate,
     };
     this.server =
       options.tls === undefined
