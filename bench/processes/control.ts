@@ -1,10 +1,13 @@
 /**
- * The suite's side of a benchmark child process: spawn it (node + tsx), send commands (`wire.ts`), await
- * the reply to each.
+ * The suite's side of a benchmark child process: spawn it, send commands (`wire.ts`), await the reply to
+ * each. With a shipped tree (`bench/lib/shipped.ts`) the child runs that plain JavaScript, as users run
+ * Courier; without one it runs the sources through tsx.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { Shipped } from '../lib/shipped.js';
 import type { Command } from './wire.js';
 
 export class ChildControl {
@@ -47,13 +50,17 @@ export class ChildControl {
     );
   }
 
-  /** Start `bench/processes/<script>` and wait until it says it is ready. */
-  static async start(name: string, script: string, args: readonly string[] = []): Promise<ChildControl> {
-    const path = fileURLToPath(new URL(`./${script}`, import.meta.url));
+  /** Start `bench/processes/<script>` (a `.ts` name) and wait until it says it is ready. */
+  static async start(name: string, script: string, args: readonly string[] = [], shipped?: Shipped): Promise<ChildControl> {
+    const path =
+      shipped === undefined
+        ? fileURLToPath(new URL(`./${script}`, import.meta.url))
+        : join(shipped.root, 'bench', 'processes', script.replace(/\.ts$/, '.js'));
     // COURIER_BENCH_CHILD_NODE_ARGS adds Node flags to every child, e.g. `--cpu-prof --cpu-prof-dir=/tmp/p`
     // to profile the producer and consumer (Node refuses --cpu-prof in NODE_OPTIONS).
     const nodeArgs = (process.env.COURIER_BENCH_CHILD_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
-    const proc = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', path, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const loader = shipped === undefined ? ['--import', 'tsx'] : [];
+    const proc = spawn(process.execPath, [...nodeArgs, ...loader, path, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
     const child = new ChildControl(name, proc);
     await Promise.race([
       child.ready,

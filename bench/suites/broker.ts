@@ -11,7 +11,9 @@
  * consumer process is a `remoteBroker` client. That is how the embedded broker is meant to be deployed
  * (the service that writes owns its broker; workers elsewhere connect), and it is the realistic
  * counterpart of "producer → broker daemon → consumer". One extra row puts the broker in a third process
- * with both producer and consumer remote, the same shape as a broker daemon.
+ * with both producer and consumer remote, the same shape as a broker daemon. Every child runs Courier as
+ * shipped (`bench/lib/shipped.ts`: plain JavaScript, not the sources through tsx), as the anchors' client
+ * libraries run.
  *
  * Measured after one discarded warm-up run per system, interleaved per round (median of rounds):
  * - end-to-end msg/s: messages / (last consumed − first published);
@@ -27,6 +29,7 @@ import { join } from 'node:path';
 import { ensureAnchors, type Anchors } from '../lib/brokers.js';
 import { median } from '../lib/measure.js';
 import { costRatio, rateRatio, round, type BenchResult, type Suite } from '../lib/suite.js';
+import { buildShipped } from '../lib/shipped.js';
 import { ChildControl } from '../processes/control.js';
 import type { ConsumedReply, ProduceReply, SystemSpec } from '../processes/wire.js';
 
@@ -67,14 +70,16 @@ export const suite: Suite = {
   async run({ quick }) {
     const anchors = await ensureAnchors(['redis', 'rabbitmq']);
     const scratch = mkdtempSync(join(tmpdir(), 'courier-bench-broker-'));
+    const shipped = await buildShipped();
     const children: ChildControl[] = [];
     const m = new Measurements();
     try {
       const contenders = contendersFor(anchors, scratch);
-      const owner = await ChildControl.start('broker owner', 'broker-owner.ts', [join(scratch, 'owner'), join(scratch, 'owner.sock'), 'process']);
+      const ownerArgs = [join(scratch, 'owner'), join(scratch, 'owner.sock'), 'process'];
+      const owner = await ChildControl.start('broker owner', 'broker-owner.ts', ownerArgs, shipped);
       children.push(owner);
-      const producer = await ChildControl.start('producer', 'broker-child.ts');
-      const consumer = await ChildControl.start('consumer', 'broker-child.ts');
+      const producer = await ChildControl.start('producer', 'broker-child.ts', [], shipped);
+      const consumer = await ChildControl.start('consumer', 'broker-child.ts', [], shipped);
       children.push(producer, consumer);
       const open: Contender[] = [];
       for (const c of contenders) {
@@ -127,6 +132,7 @@ export const suite: Suite = {
       for (const child of children.reverse()) await child.stop();
       await anchors.release();
       rmSync(scratch, { recursive: true, force: true });
+      await shipped.cleanup();
     }
   },
 };

@@ -4,7 +4,7 @@
  *
  * Servers run in one child process (Courier gRPC, grpc-js, Courier HTTP on three ports; pinned to core 0 when
  * taskset exists), the load in this process (core 1). Courier is loaded as shipped: src/ transpiled to plain
- * JavaScript (`buildShipped` from the http suite), so tsx's keepNames wrappers do not slow it down.
+ * JavaScript (`bench/lib/shipped.ts`), so tsx's keepNames wrappers do not slow it down.
  * Rows: unary `place` (the ~1.3 KB JSON order, ~0.6 KB protobuf, validated) at 1 and 64 calls in flight, and
  * server streaming (messages per second over 64-message streams, 8 streams in flight).
  */
@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { median } from '../lib/measure.js';
 import { type BenchResult, type Suite, costRatio, round } from '../lib/suite.js';
-import { buildShipped } from './http.js';
+import { buildShipped } from '../lib/shipped.js';
 
 const CHILD = `
 const root = process.argv[1];

@@ -21,75 +21,24 @@
  * Courier client (`http(url).client(Shop).reserve(…)`) against `Pool.request` + `body.json()` with the same
  * pool settings, at 1 and 64 calls in flight; throughput and this process's CPU per call.
  *
- * Courier is measured as it ships: src/ is transpiled to plain ES2022 JavaScript in a cache directory and
- * both the server child and the client load that (loaded through tsx, every class gets a keepNames static
- * block that makes derived-class construction several times slower on Node 20).
+ * Courier is measured as it ships: src/ is transpiled to plain ES2022 JavaScript (`bench/lib/shipped.ts`)
+ * and both the server child and the client load that.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { type IncomingMessage, type ServerResponse, createServer } from 'node:http';
 import { type Socket, connect } from 'node:net';
 import { once } from 'node:events';
-import { dirname, join, relative } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Pool } from 'undici';
 import { median } from '../lib/measure.js';
+import { type Shipped, buildShipped } from '../lib/shipped.js';
 import { type BenchResult, type Suite, round } from '../lib/suite.js';
 
 const SERVE_FLAG = '--serve-http-bench';
 type ServerKind = 'courier' | 'fastify' | 'raw';
 const KINDS: readonly ServerKind[] = ['courier', 'fastify', 'raw'];
 const CONCURRENCY = 64;
-
-// ------------------------------------------------------------------------------------------- shipped code
-
-interface Shipped {
-  readonly root: string;
-  readonly cleanup: () => Promise<void>;
-}
-
-/**
- * Transpile the parts of src/ the suite uses, bench/ and the order fixture into a cache dir inside the
- * project, as plain ES2022 modules without tsx's keepNames wrappers (what `tsc` emits for dist/, types
- * erased). esbuild (already installed for tsx) does it in well under a second; the TypeScript API took ~10 s.
- */
-export async function buildShipped(): Promise<Shipped> {
-  const { transform } = await import('esbuild');
-  const project = fileURLToPath(new URL('../../', import.meta.url));
-  // Inside node_modules so that the copies resolve fastify, undici, zod… from the project.
-  const root = join(project, 'node_modules', '.cache', `courier-bench-http-${process.pid}`);
-  const sources = [
-    ...(await Promise.all(['core', 'schema', 'policies', 'sync', 'reliability'].map((d) => walk(join(project, 'src', d))))).flat(),
-    ...(await walk(join(project, 'bench', 'lib'))),
-    join(project, 'bench', 'suites', 'http.ts'),
-    join(project, 'test', 'schema', 'order-schema.ts'),
-  ];
-  await Promise.all(
-    sources.map(async (file) => {
-      const out = join(root, relative(project, file)).replace(/\.ts$/, '.js');
-      await mkdir(dirname(out), { recursive: true });
-      const { code } = await transform(await readFile(file, 'utf8'), {
-        loader: 'ts',
-        format: 'esm',
-        target: 'es2022',
-        tsconfigRaw: { compilerOptions: { verbatimModuleSyntax: true, useDefineForClassFields: true } },
-      });
-      await writeFile(out, code);
-    }),
-  );
-  await writeFile(join(root, 'package.json'), '{"type":"module"}');
-  return { root, cleanup: () => rm(root, { recursive: true, force: true }) };
-}
-
-async function walk(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  for (const entry of await readdir(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory()) out.push(...(await walk(path)));
-    else if (entry.name.endsWith('.ts')) out.push(path);
-  }
-  return out;
-}
 
 const load = (root: string, path: string): Promise<any> => import(pathToFileURL(join(root, path)).href);
 

@@ -27,6 +27,7 @@ export async function courierProducer(spec: CourierSpec): Promise<ProducerSide> 
       await broker.publish(topic, { id: newId(), headers: {}, body });
     },
     close: async () => {
+      if (process.env.COURIER_BENCH_STATS) (await import("node:fs")).writeFileSync(process.env.COURIER_BENCH_STATS, JSON.stringify((broker as any).stats()));
       await server?.close();
       await broker.close();
     },

@@ -158,20 +158,70 @@ export function offsetOfEntry(data: Uint8Array, index: number): number {
   return o;
 }
 
+/** What an entry decodes to besides its sequence, publish time and not-before time. */
+export interface EntryFields {
+  readonly id: string;
+  readonly key: string | undefined;
+  readonly headers: Record<string, string>;
+  readonly body: Uint8Array;
+}
+
 /**
- * Decode the entry at byte `offset`. The id, key, headers and body are copied out of `data`, so a delivered
- * message never keeps a whole batch row alive.
+ * A message read back from the log. It owns a copy of its entry's bytes (`entry`: from the flags byte to
+ * the end of the body, the layout above without the leading length) and decodes the id, headers and body
+ * from them only when they are first read. A message on its way to a remote consumer travels as those
+ * bytes (protocol 2's DELIVER_ENTRY, `remote/protocol.ts`) and is never decoded in the owning process;
+ * that and not allocating five objects per message per read are why. The key is decoded at once: the
+ * group needs it to keep per-key order.
  */
-export function decodeEntry(data: Uint8Array, offset: number, seq: number, publishedAt: number): { message: StoredMessage; next: number } {
-  const buf = asBuffer(data);
-  const next = offset + 4 + buf.readUInt32LE(offset);
-  let o = offset + 4;
-  const flags = buf[o++]!;
-  let notBefore = 0;
-  if (flags & FLAG_NOT_BEFORE) {
-    notBefore = buf.readDoubleLE(o);
-    o += 8;
+export class LoggedMessage implements StoredMessage {
+  constructor(
+    readonly seq: number,
+    readonly publishedAt: number,
+    readonly notBefore: number,
+    readonly key: string | undefined,
+    readonly entry: Buffer,
+    private fields: EntryFields | undefined,
+  ) {}
+
+  get id(): string {
+    return (this.fields ??= parseEntry(this.entry, 0, this.entry.byteLength, false)).id;
   }
+
+  get headers(): Readonly<Record<string, string>> {
+    return (this.fields ??= parseEntry(this.entry, 0, this.entry.byteLength, false)).headers;
+  }
+
+  get body(): Uint8Array {
+    return (this.fields ??= parseEntry(this.entry, 0, this.entry.byteLength, false)).body;
+  }
+}
+
+/**
+ * Decode the entry at byte `offset` of a row. The message gets its own copy of the entry's bytes, so it
+ * never keeps a whole batch row alive.
+ */
+export function decodeEntry(data: Uint8Array, offset: number, seq: number, publishedAt: number): { message: LoggedMessage; next: number } {
+  const buf = asBuffer(data);
+  const length = buf.readUInt32LE(offset);
+  const start = offset + 4;
+  const entry = Buffer.allocUnsafe(length);
+  buf.copy(entry, 0, start, start + length);
+  const flags = entry[0]!;
+  const notBefore = flags & FLAG_NOT_BEFORE ? entry.readDoubleLE(1) : 0;
+  const fields = flags & FLAG_KEY ? parseEntry(entry, 0, length, false) : undefined;
+  return { message: new LoggedMessage(seq, publishedAt, notBefore, fields?.key, entry, fields), next: start + length };
+}
+
+/**
+ * Read the fields of the entry in `buf[start, end)` (from its flags byte on). The body is a view of `buf`,
+ * or a copy with `copyBody` (when `buf` is a received chunk the consumer must not pin). Throws `RangeError`
+ * on an entry that runs past `end`.
+ */
+export function parseEntry(buf: Buffer, start: number, end: number, copyBody: boolean): EntryFields {
+  let o = start;
+  const flags = buf[o++]!;
+  if (flags & FLAG_NOT_BEFORE) o += 8;
   const headerCount = buf.readUInt16LE(o);
   const idLength = buf.readUInt16LE(o + 2);
   o += 4;
@@ -183,6 +233,7 @@ export function decodeEntry(data: Uint8Array, offset: number, seq: number, publi
   const lengthsAt = o;
   o += headerCount * 6;
   const textBytes = buf.readUInt32LE(o);
+  if (o + 4 + textBytes > end) throw new RangeError('entry text runs past the entry');
   const text = buf.toString('utf8', o + 4, o + 4 + textBytes);
   o += 4 + textBytes;
   const id = text.slice(0, idLength);
@@ -203,9 +254,16 @@ export function decodeEntry(data: Uint8Array, offset: number, seq: number, publi
   }
   const bodyLength = buf.readUInt32LE(o);
   o += 4;
-  const body = Buffer.allocUnsafe(bodyLength);
-  buf.copy(body, 0, o, o + bodyLength);
-  return { message: { seq, id, key, headers, body, publishedAt, notBefore }, next };
+  if (o + bodyLength > end) throw new RangeError('entry body runs past the entry');
+  let body: Uint8Array;
+  if (copyBody) {
+    const copy = Buffer.allocUnsafe(bodyLength);
+    buf.copy(copy, 0, o, o + bodyLength);
+    body = copy;
+  } else {
+    body = buf.subarray(o, o + bodyLength);
+  }
+  return { id, key, headers, body };
 }
 
 function asBuffer(data: Uint8Array): Buffer {

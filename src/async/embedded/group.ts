@@ -21,7 +21,7 @@
  */
 import type { Clock, TimerHandle } from '../../core/clock.js';
 import { delayOf } from '../adapter-kit/options.js';
-import type { Lag, ReceivedMessage } from '../broker.js';
+import type { Lag } from '../broker.js';
 import type { StoredMessage } from './batch-codec.js';
 import type { LogReader } from './log-reader.js';
 import type { ResolvedTuning } from './options.js';
@@ -63,7 +63,8 @@ export interface Subscriber {
   readonly prefetch: number;
   readonly leaseMs: number;
   unsettled: number;
-  deliver(message: ReceivedMessage, entry: Entry, token: number): void;
+  /** Deliver `entry` (its message, `entry.deliveries` as the attempt); `token` identifies this delivery. */
+  deliver(entry: Entry, token: number): void;
 }
 
 export interface GroupContext {
@@ -550,12 +551,7 @@ export class GroupRuntime implements DirtyGroup {
     e.leaseUntil = now + subscriber.leaseMs;
     subscriber.unsettled++;
     if (e.leaseUntil < this.leaseTimerAt) this.armLeaseTimer(e.leaseUntil);
-    const m = e.message;
-    subscriber.deliver(
-      { id: m.id, topic: this.topic.name, key: m.key, headers: m.headers, body: m.body, attempt: e.deliveries, sequence: m.seq, publishedAt: m.publishedAt },
-      e,
-      e.token,
-    );
+    subscriber.deliver(e, e.token);
   }
 
   private oldestParkedPublishedAt(): number {

@@ -10,15 +10,37 @@
  * returns this subscriber's unsettled deliveries to the group.
  */
 import type { Delivery, DeliveryHandler, NackOptions, ReceivedMessage, Subscription } from '../broker.js';
+import { ENCODED_ENTRY, type CarriesEncodedEntry, type EncodedEntry } from '../encoded-entry.js';
+import { LoggedMessage } from './batch-codec.js';
 import type { Entry, GroupRuntime, Subscriber } from './group.js';
 
-export class EmbeddedDelivery implements Delivery {
+export class EmbeddedDelivery implements Delivery, CarriesEncodedEntry {
+  private received: ReceivedMessage | undefined;
+  private readonly attempt: number;
+
   constructor(
-    readonly message: ReceivedMessage,
+    private readonly topic: string,
     private readonly group: GroupRuntime,
     private readonly entry: Entry,
     private readonly token: number,
-  ) {}
+  ) {
+    this.attempt = entry.deliveries;
+  }
+
+  /** Built on first read: a delivery forwarded as its stored bytes (see `[ENCODED_ENTRY]`) never decodes it. */
+  get message(): ReceivedMessage {
+    if (this.received === undefined) {
+      const m = this.entry.message;
+      this.received = { id: m.id, topic: this.topic, key: m.key, headers: m.headers, body: m.body, attempt: this.attempt, sequence: m.seq, publishedAt: m.publishedAt };
+    }
+    return this.received;
+  }
+
+  [ENCODED_ENTRY](): EncodedEntry | undefined {
+    const m = this.entry.message;
+    if (!(m instanceof LoggedMessage)) return undefined;
+    return { entry: m.entry, attempt: this.attempt, sequence: m.seq, publishedAt: m.publishedAt };
+  }
 
   ack(): Promise<void> {
     return this.group.ack(this.entry, this.token);
@@ -61,8 +83,8 @@ export class EmbeddedSubscription implements Subscription, Subscriber {
     return this.runtime.name;
   }
 
-  deliver(message: ReceivedMessage, entry: Entry, token: number): void {
-    const delivery = new EmbeddedDelivery(message, this.runtime, entry, token);
+  deliver(entry: Entry, token: number): void {
+    const delivery = new EmbeddedDelivery(this.runtime.topic.name, this.runtime, entry, token);
     this.running++;
     let result: unknown;
     try {

@@ -9,9 +9,10 @@ import { LOOPBACK, type RemoteAddress } from './address.js';
 import type { Cursor } from './frame-decoder.js';
 import { FramedSocket } from './framed-socket.js';
 import { ProtocolError } from './remote-errors.js';
-import { FrameType, fromJson, PROTOCOL_VERSION, toJson } from './protocol.js';
+import { FrameType, fromJson, MIN_PROTOCOL_VERSION, toJson } from './protocol.js';
 
 export interface Welcome {
+  /** The version this connection speaks (the lower of the client's and the server's). */
   readonly protocol: number;
   readonly name: string;
   readonly features: BrokerFeatures;
@@ -21,6 +22,8 @@ export interface Welcome {
 export interface LinkHandlers {
   onFrame(link: ClientLink, type: number, cursor: Cursor): void;
   onClose(link: ClientLink, error: Error | undefined): void;
+  /** Right before the link writes, to add frames gathered lazily (the client's ACKS frame). */
+  beforeFlush(link: ClientLink): void;
 }
 
 const HANDSHAKE_TIMEOUT_MS = 5_000;
@@ -35,8 +38,11 @@ export class ClientLink {
     return this.framed.isOpen;
   }
 
-  /** Connect and handshake. Rejects if the server is not there or does not answer in time. */
-  static open(address: RemoteAddress, handlers: LinkHandlers): Promise<ClientLink> {
+  /**
+   * Connect and handshake, offering protocol `protocol` (the server may answer with a lower one). Rejects if
+   * the server is not there, does not answer in time, or speaks no version this client does.
+   */
+  static open(address: RemoteAddress, handlers: LinkHandlers, protocol: number): Promise<ClientLink> {
     return new Promise<ClientLink>((resolve, reject) => {
       const socket = 'socketPath' in address ? connect({ path: address.socketPath }) : connect({ port: address.port, host: LOOPBACK });
       let link: ClientLink | undefined;
@@ -58,8 +64,8 @@ export class ClientLink {
           }
           if (type !== FrameType.WELCOME) throw new ProtocolError(`expected WELCOME, got frame type ${type}`);
           const welcome = fromJson(cursor.str()) as Welcome;
-          if (welcome.protocol !== PROTOCOL_VERSION) {
-            throw new ProtocolError(`server speaks protocol ${welcome.protocol}, this client ${PROTOCOL_VERSION}`);
+          if (!(welcome.protocol >= MIN_PROTOCOL_VERSION && welcome.protocol <= protocol)) {
+            throw new ProtocolError(`server speaks protocol ${welcome.protocol}, this client ${MIN_PROTOCOL_VERSION}–${protocol}`);
           }
           clearTimeout(timer);
           socket.unref(); // from now on the client holds the process alive itself, while it has work
@@ -70,10 +76,13 @@ export class ClientLink {
           if (link === undefined) fail(error ?? new Error('connection closed during the handshake'));
           else handlers.onClose(link, error);
         },
+        beforeFlush: () => {
+          if (link !== undefined) handlers.beforeFlush(link);
+        },
       });
       socket.once('connect', () => {
         framed.out.begin(FrameType.HELLO);
-        framed.out.str(toJson({ protocol: PROTOCOL_VERSION }));
+        framed.out.str(toJson({ protocol }));
         framed.out.end();
         framed.flush();
       });

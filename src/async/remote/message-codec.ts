@@ -3,6 +3,8 @@
  * as laid out in `protocol.ts`: no JSON and no per-message allocation beyond the message itself.
  */
 import type { OutgoingMessage, ReceivedMessage } from '../broker.js';
+import { parseEntry } from '../embedded/batch-codec.js';
+import type { EncodedEntry } from '../encoded-entry.js';
 import type { Cursor } from './frame-decoder.js';
 import type { FrameEncoder } from './frame-encoder.js';
 import { errorFromWire, errorToWire } from './remote-errors.js';
@@ -74,6 +76,32 @@ export function encodeDeliver(enc: FrameEncoder, subId: number, deliveryId: numb
   enc.end();
 }
 
+/** DELIVER_ENTRY (protocol 2): the message as its stored entry bytes. */
+export function encodeDeliverEntry(enc: FrameEncoder, subId: number, deliveryId: number, e: EncodedEntry): void {
+  enc.begin(FrameType.DELIVER_ENTRY);
+  enc.u32(subId);
+  enc.u32(deliveryId);
+  enc.u32(e.attempt);
+  enc.f64(e.sequence);
+  enc.f64(e.publishedAt);
+  enc.bytes(e.entry);
+  enc.end();
+}
+
+/** Decode a DELIVER_ENTRY frame; the body is copied out of the received bytes. */
+export function decodeDeliverEntry(c: Cursor, topicOf: (subId: number) => string | undefined): DecodedDelivery | undefined {
+  const subId = c.u32();
+  const topic = topicOf(subId);
+  if (topic === undefined) return undefined;
+  const deliveryId = c.u32();
+  const attempt = c.u32();
+  const sequence = c.f64();
+  const publishedAt = c.f64();
+  const entry = c.view();
+  const { id, key, headers, body } = parseEntry(entry, 0, entry.byteLength, true);
+  return { subId, deliveryId, message: { id, topic, key, headers, body, attempt, sequence, publishedAt } };
+}
+
 export interface DecodedDelivery {
   readonly subId: number;
   readonly deliveryId: number;
@@ -103,6 +131,15 @@ export function encodeSettle(enc: FrameEncoder, reqId: number, deliveryId: numbe
   enc.u32(deliveryId);
   enc.u8(op);
   enc.f64(ms);
+  enc.end();
+}
+
+/** An ACKS frame (protocol 2): every delivery listed is acked; one result answers them all. */
+export function encodeAcks(enc: FrameEncoder, reqId: number, deliveryIds: readonly number[]): void {
+  enc.begin(FrameType.ACKS);
+  enc.u32(reqId);
+  enc.u32(deliveryIds.length);
+  for (const id of deliveryIds) enc.u32(id);
   enc.end();
 }
 

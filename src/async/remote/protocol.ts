@@ -1,5 +1,5 @@
 /**
- * The wire protocol between `remoteBroker` (client) and `serveBroker` (server), version 1.
+ * The wire protocol between `remoteBroker` (client) and `serveBroker` (server), version 2.
  *
  * Why a protocol of our own: the embedded broker lives in one process (SQLite wants one writer), and other
  * processes on the machine must reach it at a cost close to an in-process call. A local socket with compact
@@ -25,10 +25,22 @@
  * | PUBLISH 0x10 | c→s | `u32 reqId, u8 flags (1 key, 2 delay), str topic, str id, [str key], [f64 delayMs], headers, bytes body` |
  * | RESULTS 0x11 | s→c | `u32 count`, then per entry `u32 reqId, u8 kind, value` (kinds below) |
  * | DELIVER 0x20 | s→c | `u32 subId, u32 deliveryId, u32 attempt, u8 flags (1 key, 2 seq f64, 4 seq bigint, 8 publishedAt), [f64 seq | str seq], [f64 publishedAt], str id, [str key], headers, bytes body` |
+ * | DELIVER_ENTRY 0x23 | s→c | `u32 subId, u32 deliveryId, u32 attempt, f64 seq, f64 publishedAt, bytes entry` (v2): the message as the embedded broker stored it (entry layout in `embedded/batch-codec.ts`, little endian) |
  * | SETTLE 0x21 | c→s | `u32 reqId, u32 deliveryId, u8 op (SettleOp), f64 ms` |
+ * | ACKS 0x22 | c→s | `u32 reqId, u32 count, u32 deliveryId × count` (v2): acks, one result for all of them |
  *
  * Result kinds: 0 ok; 1 ok + `f64` sequence; 2 ok + `str` bigint sequence; 3 ok + json value; 4 error + json
  * (see `remote-errors.ts`).
+ *
+ * ## Versions
+ * HELLO carries the highest version the client speaks; WELCOME answers with the version the connection
+ * uses, the lower of the two (a server refuses a client below 1). Version 2 adds two frames:
+ * - ACKS: a client acks every delivery its handlers acked in one event-loop turn with one frame and gets one
+ *   result back, instead of a SETTLE frame and a result entry per delivery (the acks of one turn share one
+ *   group commit anyway);
+ * - DELIVER_ENTRY: a message the served broker holds as stored bytes (the embedded broker's log entries,
+ *   `encoded-entry.ts`) is sent as those bytes, so the owning process neither decodes nor re-encodes it.
+ * A version-1 peer never sees either.
  *
  * ## Flow control
  * A subscription's window is its prefetch: the server subscribes to the served broker with the client's
@@ -39,7 +51,9 @@
  * `maxInFlight`, and the server stops reading a connection with too many publishes not yet stored.
  */
 
-export const PROTOCOL_VERSION = 1;
+/** The version this code speaks; it also speaks every version down to `MIN_PROTOCOL_VERSION`. */
+export const PROTOCOL_VERSION = 2;
+export const MIN_PROTOCOL_VERSION = 1;
 
 export const FrameType = {
   HELLO: 0x01,
@@ -49,6 +63,8 @@ export const FrameType = {
   RESULTS: 0x11,
   DELIVER: 0x20,
   SETTLE: 0x21,
+  ACKS: 0x22,
+  DELIVER_ENTRY: 0x23,
 } as const;
 
 export const ResultKind = {

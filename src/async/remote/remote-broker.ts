@@ -10,7 +10,8 @@
  *
  * ## Speed
  * Publishes of one event-loop turn leave in one socket write, and the server answers a group commit with
- * one RESULTS frame; a publish costs no JSON. At most `maxInFlight` publishes are unacknowledged at once
+ * one RESULTS frame; a publish costs no JSON. The acks of one turn travel as one ACKS frame and come back
+ * as one result (protocol 2). At most `maxInFlight` publishes are unacknowledged at once
  * (the rest wait here, in order).
  *
  * ## Losing the server
@@ -49,12 +50,12 @@ import { ClientLink } from './client-link.js';
 import { Fifo } from './fifo.js';
 import type { Cursor } from './frame-decoder.js';
 import { FrameEncoder } from './frame-encoder.js';
-import { decodeDeliver, decodeResult, encodePublish, encodeRequest, encodeSettle } from './message-codec.js';
+import { decodeDeliver, decodeDeliverEntry, decodeResult, encodeAcks, encodePublish, encodeRequest, encodeSettle } from './message-codec.js';
 import type { AfterDisconnect, PendingOp } from './pending-op.js';
 import { asError, ProtocolError, RemoteBrokerUnavailableError } from './remote-errors.js';
 import { resolveRemoteOptions, type RemoteBrokerOptions, type ResolvedRemoteOptions } from './remote-options.js';
 import { RemoteSubscription, type RemoteRaw, type SubscriptionHost } from './remote-subscription.js';
-import { FrameType, type SettleOp } from './protocol.js';
+import { FrameType, SettleOp } from './protocol.js';
 
 /** Connect to a broker server; resolves once connected (features known), or rejects after `connectTimeoutMs`. */
 export async function remoteBroker(options: RemoteBrokerOptions): Promise<RemoteBroker> {
@@ -67,7 +68,7 @@ export async function remoteBroker(options: RemoteBrokerOptions): Promise<Remote
   let previous = resolved.baseMs;
   for (;;) {
     try {
-      const link = await ClientLink.open(resolved.address, handle);
+      const link = await ClientLink.open(resolved.address, handle, resolved.protocol);
       return new RemoteBroker(resolved, clock, onError, handle, link);
     } catch (error) {
       if (Date.now() >= deadline) {
@@ -88,7 +89,27 @@ class LinkRouter {
   onClose(link: ClientLink, _error: Error | undefined): void {
     this.target?.onLinkDown(link);
   }
+  beforeFlush(link: ClientLink): void {
+    this.target?.writeAcks(link);
+  }
 }
+
+/**
+ * The acks handlers gave in this event-loop turn, not yet written: one ACKS frame (protocol 2) and one
+ * result for all of them. Written right before the link's next write, and before any other frame is
+ * encoded after them, so settlements and requests keep their order on the wire (an unsubscribe never
+ * overtakes the acks given before it).
+ */
+interface AckBatch {
+  readonly link: ClientLink;
+  readonly ids: number[];
+  readonly promise: Promise<void>;
+  readonly resolve: () => void;
+  readonly reject: (error: Error) => void;
+}
+
+/** An ACKS frame is written early once it lists this many deliveries. */
+const MAX_ACKS_PER_FRAME = 4096;
 
 export class RemoteBroker implements Broker, SubscriptionHost {
   readonly name = 'remote';
@@ -105,6 +126,7 @@ export class RemoteBroker implements Broker, SubscriptionHost {
   /** Encodes frames that cannot go out now (kept until they can). */
   private readonly stash = new FrameEncoder();
   private readonly subs = new Map<number, RemoteSubscription>();
+  private acks: AckBatch | undefined;
   private nextReqId = 0;
   private nextSubId = 0;
   private unavailable = false;
@@ -168,6 +190,7 @@ export class RemoteBroker implements Broker, SubscriptionHost {
       const link = this.link;
       try {
         if (link !== undefined && this.queued.length === 0 && this.inflightPublishes < this.options.maxInFlight) {
+          if (this.acks !== undefined) this.writeAcks(link);
           op.frame = encodePublish(link.framed.out, op.reqId, topic, message);
           this.sent(op);
           link.framed.scheduleFlush();
@@ -219,12 +242,44 @@ export class RemoteBroker implements Broker, SubscriptionHost {
   settle(raw: RemoteRaw, op: SettleOp, ms: number): Promise<void> {
     const link = this.link;
     if (link !== raw.link || !link.isOpen) return Promise.resolve(); // released by the server already
+    if (op === SettleOp.ACK && link.welcome.protocol >= 2) return this.batchAck(link, raw.deliveryId);
+    if (this.acks !== undefined) this.writeAcks(link);
     return new Promise<void>((resolve, reject) => {
       const pending: PendingOp = { reqId: this.reqId(), afterDisconnect: 'resolve', isPublish: false, frame: undefined, done: () => resolve(), fail: reject };
       encodeSettle(link.framed.out, pending.reqId, raw.deliveryId, op, ms);
       this.sent(pending);
       link.framed.scheduleFlush();
     });
+  }
+
+  /** Join this turn's ACKS frame; resolves when the server stored every ack of the frame. */
+  private batchAck(link: ClientLink, deliveryId: number): Promise<void> {
+    let batch = this.acks;
+    if (batch === undefined) {
+      let resolve!: () => void;
+      let reject!: (error: Error) => void;
+      const promise = new Promise<void>((res, rej) => {
+        resolve = res;
+        reject = rej;
+      });
+      batch = { link, ids: [], promise, resolve, reject };
+      this.acks = batch;
+      link.framed.scheduleFlush();
+    }
+    batch.ids.push(deliveryId);
+    const { promise } = batch;
+    if (batch.ids.length >= MAX_ACKS_PER_FRAME) this.writeAcks(link);
+    return promise;
+  }
+
+  /** @internal Encode the pending ACKS frame on `link` (the link about to write, or to get another frame). */
+  writeAcks(link: ClientLink): void {
+    const batch = this.acks;
+    if (batch === undefined || batch.link !== link) return;
+    this.acks = undefined;
+    const op: PendingOp = { reqId: this.reqId(), afterDisconnect: 'resolve', isPublish: false, frame: undefined, done: batch.resolve, fail: batch.reject };
+    encodeAcks(link.framed.out, op.reqId, batch.ids);
+    this.sent(op);
   }
 
   /** @internal */
@@ -242,8 +297,9 @@ export class RemoteBroker implements Broker, SubscriptionHost {
       case FrameType.RESULTS:
         this.onResults(c);
         return;
-      case FrameType.DELIVER: {
-        const decoded = decodeDeliver(c, (subId) => this.subs.get(subId)?.topic);
+      case FrameType.DELIVER:
+      case FrameType.DELIVER_ENTRY: {
+        const decoded = type === FrameType.DELIVER ? decodeDeliver(c, this.topicOf) : decodeDeliverEntry(c, this.topicOf);
         if (decoded !== undefined) this.subs.get(decoded.subId)!.deliver(decoded.message, { deliveryId: decoded.deliveryId, link });
         return;
       }
@@ -251,6 +307,8 @@ export class RemoteBroker implements Broker, SubscriptionHost {
         throw new ProtocolError(`unexpected frame type ${type}`);
     }
   }
+
+  private readonly topicOf = (subId: number): string | undefined => this.subs.get(subId)?.topic;
 
   private onResults(c: Cursor): void {
     const count = c.u32();
@@ -271,6 +329,11 @@ export class RemoteBroker implements Broker, SubscriptionHost {
   onLinkDown(link: ClientLink): void {
     if (link !== this.link) return;
     this.link = undefined;
+    // Acks not written yet: the server released those deliveries with the connection (a no-op, as for
+    // settlements in flight below).
+    const acks = this.acks;
+    this.acks = undefined;
+    acks?.resolve();
     const resend: PendingOp[] = [];
     for (const op of this.inflight.values()) {
       if (op.afterDisconnect === 'resend') resend.push(op);
@@ -304,7 +367,7 @@ export class RemoteBroker implements Broker, SubscriptionHost {
         if (this.closed) return;
         let link: ClientLink;
         try {
-          link = await ClientLink.open(this.options.address, router);
+          link = await ClientLink.open(this.options.address, router, this.options.protocol);
         } catch {
           continue;
         }
@@ -354,6 +417,7 @@ export class RemoteBroker implements Broker, SubscriptionHost {
     return new Promise<unknown>((resolve, reject) => {
       const op: PendingOp = { reqId: this.reqId(), afterDisconnect, isPublish: false, frame: undefined, done: resolve, fail: reject };
       if (link !== undefined && (this.queued.length === 0 || afterDisconnect !== 'resend')) {
+        if (this.acks !== undefined) this.writeAcks(link);
         op.frame = encodeRequest(link.framed.out, op.reqId, request);
         this.sent(op);
         link.framed.scheduleFlush();
@@ -376,6 +440,7 @@ export class RemoteBroker implements Broker, SubscriptionHost {
     const link = this.link;
     if (link === undefined || this.queued.length === 0) return;
     let sentAny = false;
+    if (this.acks !== undefined) this.writeAcks(link);
     for (let op = this.queued.peek(); op !== undefined; op = this.queued.peek()) {
       if (op.isPublish && this.inflightPublishes >= this.options.maxInFlight) break;
       this.queued.shift();

@@ -4,6 +4,7 @@
 import type { Clock } from '../../core/clock.js';
 import { positiveInt } from '../adapter-kit/options.js';
 import { checkAddress, type RemoteAddress } from './address.js';
+import { MIN_PROTOCOL_VERSION, PROTOCOL_VERSION } from './protocol.js';
 
 export type RemoteBrokerOptions = RemoteAddress & {
   /** Time source for leases, reconnect backoff and the timeouts below. Default: the system clock. */
@@ -24,6 +25,11 @@ export type RemoteBrokerOptions = RemoteAddress & {
   readonly onError?: (error: unknown) => void;
   /** Uniform random in [0, 1) for backoff jitter. Default `Math.random`. */
   readonly random?: () => number;
+  /**
+   * Highest wire protocol version to offer (`protocol.ts`). Default: the newest this client speaks. A lower
+   * one is for tests and for trying a mixed deployment ahead of time; an older server is handled anyway.
+   */
+  readonly protocol?: number;
 };
 
 export interface ResolvedRemoteOptions {
@@ -34,6 +40,7 @@ export interface ResolvedRemoteOptions {
   readonly maxMs: number;
   readonly maxInFlight: number;
   readonly random: () => number;
+  readonly protocol: number;
 }
 
 export function resolveRemoteOptions(options: RemoteBrokerOptions): ResolvedRemoteOptions {
@@ -48,5 +55,14 @@ export function resolveRemoteOptions(options: RemoteBrokerOptions): ResolvedRemo
     maxMs: Math.max(baseMs, positiveInt(options.reconnect?.maxMs, 1000, 'reconnect.maxMs')),
     maxInFlight: positiveInt(options.maxInFlight, 8192, 'maxInFlight'),
     random: options.random ?? Math.random,
+    protocol: protocolOption(options.protocol),
   };
+}
+
+function protocolOption(value: number | undefined): number {
+  if (value === undefined) return PROTOCOL_VERSION;
+  if (!Number.isInteger(value) || value < MIN_PROTOCOL_VERSION || value > PROTOCOL_VERSION) {
+    throw new RangeError(`protocol must be an integer from ${MIN_PROTOCOL_VERSION} to ${PROTOCOL_VERSION}`);
+  }
+  return value;
 }

@@ -6,8 +6,9 @@
  *   joins the RESULTS frame of the current event-loop turn, so a group commit of many publishes costs one
  *   frame back. With more than `PAUSE_AT` publishes not yet stored the session stops reading the socket
  *   (the client's writes then block in the kernel), and reads again below `RESUME_AT`.
- * - SETTLE → the delivery's `ack` / `nack` / `extend`; a settlement of a delivery the session no longer
- *   knows (its subscription closed) is answered OK and does nothing, as settling twice does.
+ * - SETTLE → the delivery's `ack` / `nack` / `extend`; ACKS (protocol 2) → `ack` of each delivery listed,
+ *   answered once, when all of them are stored. A settlement of a delivery the session no longer knows
+ *   (its subscription closed) is answered OK and does nothing, as settling twice does.
  * - REQUEST → subscribe / unsubscribe / seek / lag.
  *
  * When the connection goes away, for whatever reason, every subscription of the session is closed on the
@@ -17,9 +18,19 @@
 import type { Broker, Delivery, StartPosition } from '../broker.js';
 import type { Cursor } from './frame-decoder.js';
 import { FramedSocket } from './framed-socket.js';
-import { decodePublish, encodeDeliver, encodeResult } from './message-codec.js';
+import { encodedEntryOf } from '../encoded-entry.js';
+import { decodePublish, encodeDeliver, encodeDeliverEntry, encodeResult } from './message-codec.js';
 import { asError, ProtocolError } from './remote-errors.js';
-import { FrameType, fromJson, PROTOCOL_VERSION, ResultKind, SettleOp, toJson, type ControlRequest } from './protocol.js';
+import {
+  FrameType,
+  fromJson,
+  MIN_PROTOCOL_VERSION,
+  PROTOCOL_VERSION,
+  ResultKind,
+  SettleOp,
+  toJson,
+  type ControlRequest,
+} from './protocol.js';
 import { ServedSubscription } from './served-subscription.js';
 import type { Socket } from 'node:net';
 
@@ -37,6 +48,8 @@ export class ServerSession {
   private readonly outstanding = new Map<number, Outstanding>();
   private nextDeliveryId = 0;
   private greeted = false;
+  /** The protocol version agreed in the handshake. */
+  private protocol = MIN_PROTOCOL_VERSION;
   private closed = false;
   private paused = false;
   private publishing = 0;
@@ -94,6 +107,10 @@ export class ServerSession {
       case FrameType.SETTLE:
         this.settle(c);
         return;
+      case FrameType.ACKS:
+        if (this.protocol < 2) throw new ProtocolError('ACKS frame on a protocol 1 connection');
+        this.acks(c);
+        return;
       case FrameType.REQUEST: {
         const reqId = c.u32();
         const request = fromJson(c.str()) as ControlRequest;
@@ -110,11 +127,16 @@ export class ServerSession {
 
   private welcome(c: Cursor): void {
     const hello = fromJson(c.str()) as { protocol?: unknown };
+    const offered = hello.protocol;
+    if (typeof offered !== 'number' || !Number.isInteger(offered) || offered < MIN_PROTOCOL_VERSION) {
+      throw new ProtocolError(`client offers protocol ${String(offered)}; this server speaks ${MIN_PROTOCOL_VERSION}–${PROTOCOL_VERSION}`);
+    }
+    this.protocol = Math.min(PROTOCOL_VERSION, offered);
     const out = this.framed.out;
     out.begin(FrameType.WELCOME);
     out.str(
       toJson({
-        protocol: PROTOCOL_VERSION,
+        protocol: this.protocol,
         clientProtocol: hello.protocol,
         name: this.broker.name,
         features: this.broker.features,
@@ -204,6 +226,32 @@ export class ServerSession {
     this.whenSettled(done, reqId);
   }
 
+  /** ACKS: ack every delivery listed; one result, once every ack is stored. */
+  private acks(c: Cursor): void {
+    const reqId = c.u32();
+    const count = c.u32();
+    // All acks of one frame usually wait for the same commit: keep the distinct promises only.
+    let last: Promise<void> | undefined;
+    let waits: Promise<void>[] | undefined;
+    for (let i = 0; i < count; i++) {
+      const deliveryId = c.u32();
+      const entry = this.outstanding.get(deliveryId);
+      if (entry === undefined) continue; // released already: acking it is a no-op
+      this.end(deliveryId, entry);
+      let done: Promise<void>;
+      try {
+        done = entry.delivery.ack();
+      } catch (error) {
+        done = Promise.reject(asError(error));
+      }
+      if (done === last) continue;
+      last = done;
+      (waits ??= []).push(done);
+    }
+    if (waits === undefined) this.result(reqId, ResultKind.OK, undefined);
+    else this.whenSettled(waits.length === 1 ? waits[0]! : Promise.all(waits).then(noop), reqId);
+  }
+
   /**
    * Answer settlement `reqId` when `done` settles. A broker with group commit hands every settlement of one
    * transaction the same promise (the embedded broker's next commit): those share one callback and one
@@ -281,7 +329,9 @@ export class ServerSession {
     this.nextDeliveryId = (this.nextDeliveryId + 1) >>> 0 || 1;
     const id = this.nextDeliveryId;
     this.outstanding.set(id, { delivery, sub });
-    encodeDeliver(this.framed.out, sub.subId, id, delivery.message);
+    const encoded = this.protocol >= 2 ? encodedEntryOf(delivery) : undefined;
+    if (encoded !== undefined) encodeDeliverEntry(this.framed.out, sub.subId, id, encoded);
+    else encodeDeliver(this.framed.out, sub.subId, id, delivery.message);
     this.framed.scheduleFlush();
   };
 
@@ -315,3 +365,5 @@ export class ServerSession {
     this.markEnded();
   }
 }
+
+function noop(): void {}

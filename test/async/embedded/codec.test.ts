@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { BatchEncoder, decodeEntry, entryOffsets, measureHeaders, offsetOfEntry, type EncodableMessage } from '../../../src/async/embedded/batch-codec.js';
+import { BatchEncoder, decodeEntry, entryOffsets, measureHeaders, offsetOfEntry, parseEntry, type EncodableMessage } from '../../../src/async/embedded/batch-codec.js';
 import { decodeUnsettled, encodeUnsettled } from '../../../src/async/embedded/window-codec.js';
 
 function encodable(m: { id: string; key?: string | undefined; headers: Record<string, string>; body: Uint8Array; notBefore: number }): EncodableMessage {
@@ -28,7 +28,12 @@ describe('embedded broker codecs', () => {
         messages.forEach((m, i) => {
           expect(offsetOfEntry(data, i)).toBe(offsets[i]);
           const { message: decoded, next } = decodeEntry(data, offset, firstSeq + i, 123);
-          expect(decoded).toEqual({ seq: firstSeq + i, id: m.id, key: m.key, headers: m.headers, body: Buffer.from(m.body), publishedAt: 123, notBefore: m.notBefore });
+          const { seq, id, key, headers, body, publishedAt, notBefore } = decoded;
+          expect({ seq, id, key, headers, body }).toEqual({ seq: firstSeq + i, id: m.id, key: m.key, headers: m.headers, body: Buffer.from(m.body) });
+          expect({ publishedAt, notBefore }).toEqual({ publishedAt: 123, notBefore: m.notBefore });
+          // The stored bytes a remote consumer receives decode to the same fields.
+          const fields = parseEntry(decoded.entry, 0, decoded.entry.byteLength, true);
+          expect(fields).toEqual({ id: m.id, key: m.key, headers: m.headers, body: Buffer.from(m.body) });
           offset = next;
         });
         expect(offset).toBe(data.byteLength);
