@@ -1,7 +1,8 @@
 /**
  * The shared broker conformance suite over `remoteBroker`: every case talks to the served broker through
  * the local socket, so the remote adapter must give exactly the served broker's guarantees. Served brokers:
- * the memory broker, and the embedded broker (stream retention, so that the replay case runs too).
+ * the memory broker, and the embedded broker (stream retention, so that the replay case runs too), over
+ * protocol 2 and over protocol 1.
  */
 import { afterAll, describe, it } from 'vitest';
 import { embeddedBroker, embeddedFeatures } from '../../../src/async/embedded/index.js';
@@ -36,5 +37,17 @@ runBrokerConformance({
   create: async () => {
     const dir = scratch();
     return asBroker(await serve(embeddedBroker({ dir, retention: { deleteAcked: false } }), dir));
+  },
+});
+
+// Protocol 1 (a client or server from before ACKS and DELIVER_ENTRY): the same guarantees on the old frames.
+runBrokerConformance({
+  describe,
+  it,
+  name: 'remote (protocol 1) → embedded (stream retention)',
+  features: embeddedFeatures(),
+  create: async () => {
+    const dir = scratch();
+    return asBroker(await serve(embeddedBroker({ dir, retention: { deleteAcked: false } }), dir, { protocol: 1 }));
   },
 });
