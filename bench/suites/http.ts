@@ -143,6 +143,8 @@ async function startRaw(root: string): Promise<number> {
       json(res, 404, '{}');
     });
   });
+  // Node's default (5 s) closes the load's idle sockets while the other servers are measured in full mode.
+  server.keepAliveTimeout = 600_000;
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return (server.address() as { port: number }).port;
 }
@@ -264,6 +266,7 @@ class RawLoad {
             const finish = (error?: Error): void => {
               socket.off('data', onData);
               socket.off('error', finish);
+              socket.off('close', closed);
               if (error === undefined) resolve();
               else reject(error);
             };
@@ -289,8 +292,11 @@ class RawLoad {
               if (process.hrtime.bigint() < stopAt) socket.write(request);
               else finish();
             };
+            // A socket the server closed would otherwise leave this promise pending and the run silently over.
+            const closed = (): void => finish(new Error('the server closed a load socket'));
             socket.on('data', onData);
             socket.on('error', finish);
+            socket.on('close', closed);
             socket.write(request);
           }),
       ),

@@ -167,50 +167,82 @@ export interface EntryFields {
 }
 
 /**
- * A message read back from the log. It owns a copy of its entry's bytes (`entry`: from the flags byte to
- * the end of the body, the layout above without the leading length) and decodes the id, headers and body
- * from them only when they are first read. A message on its way to a remote consumer travels as those
- * bytes (protocol 2's DELIVER_ENTRY, `remote/protocol.ts`) and is never decoded in the owning process;
- * that and not allocating five objects per message per read are why. The key is decoded at once: the
- * group needs it to keep per-key order.
+ * A message read back from the log. Its id, headers and body are decoded from its entry's bytes (`entry`:
+ * from the flags byte to the end of the body, the layout above without the leading length) only when first
+ * read. A message on its way to a remote consumer travels as those bytes (protocol 2's DELIVER_ENTRY,
+ * `remote/protocol.ts`) and is never decoded in the owning process: that, and not allocating five objects
+ * per message read, is why. The key is decoded at once: the group needs it to keep per-key order.
+ *
+ * Read in order, `entry` is a view of the batch row it came from (no copy per message); a message that is
+ * going to stay in memory for a while (held behind its key, waiting for a delay, nacked, restored) is
+ * `detach`ed, copying its bytes out, so that it does not keep a whole row alive. A body handed to a
+ * consumer is always a copy, never a view of a row.
  */
 export class LoggedMessage implements StoredMessage {
+  private bytes: Buffer;
+  private owned: boolean;
+
   constructor(
     readonly seq: number,
     readonly publishedAt: number,
     readonly notBefore: number,
     readonly key: string | undefined,
-    readonly entry: Buffer,
+    entry: Buffer,
+    owned: boolean,
     private fields: EntryFields | undefined,
-  ) {}
+  ) {
+    this.bytes = entry;
+    this.owned = owned;
+  }
+
+  /** The entry's bytes (a view of its row until `detach`). */
+  get entry(): Buffer {
+    return this.bytes;
+  }
 
   get id(): string {
-    return (this.fields ??= parseEntry(this.entry, 0, this.entry.byteLength, false)).id;
+    return this.decoded().id;
   }
 
   get headers(): Readonly<Record<string, string>> {
-    return (this.fields ??= parseEntry(this.entry, 0, this.entry.byteLength, false)).headers;
+    return this.decoded().headers;
   }
 
   get body(): Uint8Array {
-    return (this.fields ??= parseEntry(this.entry, 0, this.entry.byteLength, false)).body;
+    return this.decoded().body;
+  }
+
+  /** Own a copy of the entry's bytes from now on (the row it was read from may then be collected). */
+  detach(): void {
+    if (this.owned) return;
+    this.bytes = Buffer.from(this.bytes);
+    this.owned = true;
+  }
+
+  private decoded(): EntryFields {
+    return (this.fields ??= parseEntry(this.bytes, 0, this.bytes.byteLength, !this.owned));
   }
 }
 
 /**
- * Decode the entry at byte `offset` of a row. The message gets its own copy of the entry's bytes, so it
- * never keeps a whole batch row alive.
+ * Decode the entry at byte `offset` of a row. With `own`, the message gets its own copy of the entry's
+ * bytes; without, a view of the row (see `LoggedMessage` for when each is right).
  */
-export function decodeEntry(data: Uint8Array, offset: number, seq: number, publishedAt: number): { message: LoggedMessage; next: number } {
+export function decodeEntry(
+  data: Uint8Array,
+  offset: number,
+  seq: number,
+  publishedAt: number,
+  own = true,
+): { message: LoggedMessage; next: number } {
   const buf = asBuffer(data);
   const length = buf.readUInt32LE(offset);
   const start = offset + 4;
-  const entry = Buffer.allocUnsafe(length);
-  buf.copy(entry, 0, start, start + length);
+  const entry = own ? Buffer.from(buf.subarray(start, start + length)) : buf.subarray(start, start + length);
   const flags = entry[0]!;
   const notBefore = flags & FLAG_NOT_BEFORE ? entry.readDoubleLE(1) : 0;
-  const fields = flags & FLAG_KEY ? parseEntry(entry, 0, length, false) : undefined;
-  return { message: new LoggedMessage(seq, publishedAt, notBefore, fields?.key, entry, fields), next: start + length };
+  const fields = flags & FLAG_KEY ? parseEntry(entry, 0, length, !own) : undefined;
+  return { message: new LoggedMessage(seq, publishedAt, notBefore, fields?.key, entry, own, fields), next: start + length };
 }
 
 /**

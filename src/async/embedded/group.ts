@@ -22,7 +22,7 @@
 import type { Clock, TimerHandle } from '../../core/clock.js';
 import { delayOf } from '../adapter-kit/options.js';
 import type { Lag } from '../broker.js';
-import type { StoredMessage } from './batch-codec.js';
+import { LoggedMessage, type StoredMessage } from './batch-codec.js';
 import type { LogReader } from './log-reader.js';
 import type { ResolvedTuning } from './options.js';
 import { Queue } from './queue.js';
@@ -298,6 +298,7 @@ export class GroupRuntime implements DirtyGroup {
       if (queue !== undefined) {
         queue.push(e);
         e.state = HELD;
+        detach(message); // waits behind its key for as long as the messages before it take
         return;
       }
       const q = new Queue<Entry>();
@@ -321,6 +322,7 @@ export class GroupRuntime implements DirtyGroup {
     }
     e.state = WAITING;
     e.due = due;
+    detach(e.message);
     this.timeline.push(due, e);
   }
 
@@ -348,6 +350,7 @@ export class GroupRuntime implements DirtyGroup {
   /** A delivery is over without an ack (nack, lease expiry, subscriber closed): available again at `due`. */
   private endDelivery(e: Entry, due: number): void {
     this.unlease(e);
+    detach(e.message); // a redelivery may come much later than the rest of its row
     this.makeAvailable(e, due, true);
   }
 
@@ -563,4 +566,9 @@ export class GroupRuntime implements DirtyGroup {
   private markDirty(): void {
     this.ctx.writer.markDirty(this);
   }
+}
+
+/** Stop `message` pinning the log row it was read from (see `LoggedMessage`). */
+function detach(message: StoredMessage): void {
+  if (message instanceof LoggedMessage) message.detach();
 }

@@ -67,7 +67,8 @@ export class LogReader {
       if (seq >= end) return;
       let offset = known !== undefined ? known.offset : offsetOfEntry(row.data, seq - row.first_seq);
       for (; seq < end && messages.length < max; seq++) {
-        const { message, next: after } = decodeEntry(row.data, offset, seq, row.published_at);
+        // A view of the row: read in order, these are delivered soon (the group detaches those that stay).
+        const { message, next: after } = decodeEntry(row.data, offset, seq, row.published_at, false);
         messages.push(message);
         offset = after;
       }

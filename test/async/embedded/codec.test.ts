@@ -50,6 +50,23 @@ describe('embedded broker codecs', () => {
     expect([...message.body]).toEqual([1, 2, 3]);
   });
 
+  it('a message read as a view of its row hands out a body copy, and after detach no longer reads the row', () => {
+    const encoder = new BatchEncoder();
+    encoder.append(encodable({ id: 'a', key: 'k', headers: { h: 'v' }, body: new Uint8Array([1, 2, 3]), notBefore: 0 }));
+    encoder.append(encodable({ id: 'b', headers: {}, body: new Uint8Array([4, 5]), notBefore: 0 }));
+    const data = Buffer.from(encoder.view());
+    const first = decodeEntry(data, 0, 1, 0, false);
+    const second = decodeEntry(data, first.next, 2, 0, false).message;
+    expect(first.message.entry.buffer).toBe(data.buffer); // a view: no copy when read in order
+    const body = first.message.body;
+    second.detach();
+    expect(second.entry.buffer).not.toBe(data.buffer);
+    data.fill(0);
+    expect([...body]).toEqual([1, 2, 3]);
+    expect(first.message.key).toBe('k');
+    expect([second.id, [...second.body]]).toEqual(['b', [4, 5]]);
+  });
+
   it('rejects an id longer than 65535 characters', () => {
     const encoder = new BatchEncoder();
     expect(() => encoder.append(encodable({ id: 'x'.repeat(70_000), headers: {}, body: new Uint8Array(), notBefore: 0 }))).toThrow(RangeError);
