@@ -4,7 +4,6 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { UnsupportedSchemaError, generateValidator } from '../../src/schema/codegen.js';
 import { compile } from '../../src/schema/compile.js';
-import { isMultipleOf } from '../../src/schema/runtime.js';
 import type { JsonSchema } from '../../src/schema/json-schema.js';
 
 const plain = (schema: JsonSchema) => generateValidator(schema, { unicodePatterns: true });
