@@ -4,6 +4,7 @@
  * consumer process reaches it with `remoteBroker`. With `ownerDir` unset, the producer is a remote client
  * too, of a separate owner process (`../broker-owner.ts`).
  */
+import { writeFileSync } from 'node:fs';
 import { embeddedBroker } from '../../../src/async/embedded/index.js';
 import type { Broker } from '../../../src/async/broker.js';
 import { remoteBroker, serveBroker, type BrokerServer } from '../../../src/async/remote/index.js';
@@ -27,7 +28,9 @@ export async function courierProducer(spec: CourierSpec): Promise<ProducerSide> 
       await broker.publish(topic, { id: newId(), headers: {}, body });
     },
     close: async () => {
-      if (process.env.COURIER_BENCH_STATS) (await import("node:fs")).writeFileSync(process.env.COURIER_BENCH_STATS, JSON.stringify((broker as any).stats()));
+      // COURIER_BENCH_STATS=<file>: write the owning broker's counters there (batch sizes, pages read back).
+      const statsFile = process.env['COURIER_BENCH_STATS'];
+      if (statsFile !== undefined && 'stats' in broker) writeFileSync(statsFile, JSON.stringify((broker as { stats(): unknown }).stats()));
       await server?.close();
       await broker.close();
     },
