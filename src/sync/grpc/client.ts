@@ -17,7 +17,7 @@ import type { H2Abort, H2Stream, H2StreamEvents } from './h2/stream.js';
 import { MessageQueue } from './message-queue.js';
 import { hasContextMetadata, pushContextMetadata } from './metadata.js';
 import { protoMethod, protoService } from './proto-schema.js';
-import { ERROR_TRAILER, decodeGrpcMessage, errorOfStatus } from './status.js';
+import { ERROR_TRAILER, GrpcStatus, decodeGrpcMessage, errorOfStatus } from './status.js';
 
 /**
  * Courier's gRPC client transport, on Courier's own HTTP/2 connection (`h2/connection.ts`, a plain TCP or
@@ -43,7 +43,10 @@ import { ERROR_TRAILER, decodeGrpcMessage, errorOfStatus } from './status.js';
  * - a non-OK status is rethrown as the Courier class from `courier-error-bin`, or mapped by status
  *   (`status.ts`) when the server is not Courier; a connection failure is `UnavailableError`, retryable when
  *   the stream cannot have reached the server (refused, above a GOAWAY's last id, never connected) or when
- *   repeating is safe (an `idempotent` operation or a call with an idempotency key);
+ *   repeating is safe (an `idempotent` operation or a call with an idempotency key); a stream the server
+ *   resets without a status gets the status gRPC names for the reset code (`STATUS_OF_RESET`: CANCEL is
+ *   `CancelledError`, ENHANCE_YOUR_CALM a retryable RESOURCE_EXHAUSTED, REFUSED_STREAM a retryable
+ *   `UnavailableError`, the rest `InternalError`);
  * - streaming calls (see `ClientMethod` in the contract): the promise resolves when the response headers
  *   arrive (the server accepted the call), with an `AsyncIterable` of the response messages (server, bidi)
  *   that applies backpressure (a consumer that stops reading stops the server's producer through HTTP/2 flow
@@ -315,15 +318,27 @@ function connectionError(error: unknown, replayable: boolean): unknown {
   });
 }
 
+/**
+ * RST_STREAM codes a server sends, as the gRPC status a client reports for them (grpc's PROTOCOL-HTTP2.md,
+ * "Errors"): CANCEL is CANCELLED, ENHANCE_YOUR_CALM is RESOURCE_EXHAUSTED (retryable: the server is shedding
+ * load), INADEQUATE_SECURITY is PERMISSION_DENIED, every other code INTERNAL. REFUSED_STREAM (the server
+ * never processed the request) is UNAVAILABLE and always safe to retry; it is handled before this table.
+ */
+const STATUS_OF_RESET: Readonly<Record<number, number>> = {
+  [H2Code.CANCEL]: GrpcStatus.CANCELLED,
+  [H2Code.ENHANCE_YOUR_CALM]: GrpcStatus.RESOURCE_EXHAUSTED,
+  [H2Code.INADEQUATE_SECURITY]: GrpcStatus.PERMISSION_DENIED,
+};
+
 /** The failure of a stream that ended without a status: reset by the server, refused, or the connection went away. */
 function abortError(abort: H2Abort, replayable: boolean): CourierError {
   if (abort.code === H2Code.REFUSED_STREAM)
     return new UnavailableError('the server refused the stream', { retryable: true });
   const retryable = abort.refused || replayable;
   if (abort.error !== undefined) return connectionError(abort.error, retryable) as CourierError;
-  return new UnavailableError(`gRPC stream closed without a status (RST_STREAM ${abort.code})`, {
-    retryable,
-  });
+  // The server reset the stream (aborts without an error come only from a received RST_STREAM).
+  const status = STATUS_OF_RESET[abort.code] ?? GrpcStatus.INTERNAL;
+  return errorOfStatus(status, `the server reset the stream without a status (RST_STREAM code ${abort.code})`, undefined);
 }
 
 function badResponse(error: unknown): CourierError {

@@ -10,10 +10,10 @@ import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { z } from 'zod';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CancelledError } from '../../../src/core/errors.js';
+import { CancelledError, type CourierError } from '../../../src/core/errors.js';
 import { command, query, service } from '../../../src/core/contract.js';
 import type { Context } from '../../../src/core/context.js';
-import { HeadersTooLargeError, UnavailableError } from '../../../src/sync/errors.js';
+import { HeadersTooLargeError, InternalError, UnavailableError } from '../../../src/sync/errors.js';
 import { messageCodec } from '../../../src/sync/grpc/codec.js';
 import { H2ClientSession, type H2ClientOptions } from '../../../src/sync/grpc/h2/client-session.js';
 import { Flag, FrameType, H2Code, frame } from '../../../src/sync/grpc/h2/frames.js';
@@ -546,6 +546,40 @@ describe('H2ClientSession and the gRPC client: GOAWAY', () => {
     await expect(lab.echo({ s: 'a' })).resolves.toEqual({ s: 'a', meta: '1' });
     await expect(lab.echo({ s: 'b' })).resolves.toEqual({ s: 'b', meta: '2' });
     expect(sessionsSeen.size).toBe(2);
+  });
+});
+
+describe('the gRPC client: a server that resets the stream without a status', () => {
+  it('maps the RST_STREAM code to the gRPC status the spec names (CANCEL → CANCELLED, ENHANCE_YOUR_CALM → RESOURCE_EXHAUSTED, others → INTERNAL)', async () => {
+    const codes: number[] = [];
+    const { port } = await nodeServer({}, (stream) => {
+      stream.close(codes.shift()!); // before any response: no status at all
+    });
+    const transport = grpc(`127.0.0.1:${port}`, { sessions: 1 });
+    cleanups.push(() => transport.close());
+    const lab = transport.client(Lab);
+    const failure = async (code: number) => {
+      codes.push(code);
+      return lab.echo({ s: 'x' }).then(
+        () => undefined,
+        (e: unknown) => e as CourierError,
+      );
+    };
+    const cancelled = await failure(http2.constants.NGHTTP2_CANCEL);
+    expect(cancelled).toBeInstanceOf(CancelledError);
+    const calm = await failure(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
+    expect([calm?.code, calm?.retryable]).toEqual(['RESOURCE_EXHAUSTED', true]);
+    const security = await failure(http2.constants.NGHTTP2_INADEQUATE_SECURITY);
+    expect(security?.code).toBe('GRPC_PERMISSION_DENIED');
+    for (const code of [http2.constants.NGHTTP2_INTERNAL_ERROR, http2.constants.NGHTTP2_PROTOCOL_ERROR, http2.constants.NGHTTP2_NO_ERROR]) {
+      const internal = await failure(code);
+      expect(internal, `code ${code}`).toBeInstanceOf(InternalError);
+      expect(internal?.retryable).toBe(false);
+    }
+    // REFUSED_STREAM: the server never processed it, so it stays a retryable UnavailableError.
+    const refused = await failure(http2.constants.NGHTTP2_REFUSED_STREAM);
+    expect(refused).toBeInstanceOf(UnavailableError);
+    expect(refused?.retryable).toBe(true);
   });
 });
 
