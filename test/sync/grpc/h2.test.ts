@@ -16,7 +16,7 @@ import type { Context } from '../../../src/core/context.js';
 import { HeadersTooLargeError, InternalError, UnavailableError } from '../../../src/sync/errors.js';
 import { messageCodec } from '../../../src/sync/grpc/codec.js';
 import { H2ClientSession, type H2ClientOptions } from '../../../src/sync/grpc/h2/client-session.js';
-import { Flag, FrameType, H2Code, frame } from '../../../src/sync/grpc/h2/frames.js';
+import { CLIENT_PREFACE, Flag, FrameType, H2Code, frame } from '../../../src/sync/grpc/h2/frames.js';
 import {
   type GrpcServer,
   type GrpcServerOptions,
@@ -593,6 +593,18 @@ describe('H2ServerSession (grpcServer) with a raw client', () => {
     await raw.closed;
     const goaway = raw.frames.find((f) => f.type === FrameType.GOAWAY);
     expect(goaway?.payload.readUInt32BE(4)).toBe(H2Code.PROTOCOL_ERROR);
+  });
+
+  it('a preface not followed by SETTINGS (a PING, or a SETTINGS ACK) gets GOAWAY PROTOCOL_ERROR and the socket closed', async () => {
+    const { port } = await startLab();
+    for (const first of [frame(FrameType.PING, 0, 0, Buffer.alloc(8)), frame(FrameType.SETTINGS, Flag.ACK, 0)]) {
+      const raw = await RawClient.connect(port, false);
+      raw.send(CLIENT_PREFACE, first);
+      await raw.closed;
+      const goaway = raw.frames.find((f) => f.type === FrameType.GOAWAY);
+      expect(goaway?.payload.readUInt32BE(4)).toBe(H2Code.PROTOCOL_ERROR);
+      expect(raw.frames.some((f) => f.type === FrameType.PING && (f.flags & Flag.ACK) !== 0)).toBe(false);
+    }
   });
 
   it('a lower odd stream id is ignored (a closed stream, as nghttp2 has it); an even one is a PROTOCOL_ERROR', async () => {

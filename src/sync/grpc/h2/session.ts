@@ -100,6 +100,8 @@ export abstract class H2Session implements StreamHost {
    * stream window is smaller, each stream accepts this much more until the ACK, which takes it back.
    */
   private settingsGrace: number;
+  /** The peer's first frame (its SETTINGS, RFC 9113 §3.4) has arrived. */
+  private peerSettingsSeen = false;
   private block: PendingBlock | undefined;
   private out: Buffer[] = [];
   private outBytes = 0;
@@ -343,6 +345,13 @@ export abstract class H2Session implements StreamHost {
 
   private onFrame(type: number, flags: number, id: number, payload: Buffer): void {
     if (this.failure !== undefined) return;
+    if (!this.peerSettingsSeen) {
+      // RFC 9113 §3.4: each side's preface ends with its own SETTINGS frame, which must be its first frame.
+      if (type !== FrameType.SETTINGS || (flags & Flag.ACK) !== 0) {
+        throw new H2ConnectionError(H2Code.PROTOCOL_ERROR, `the peer's first frame must be SETTINGS, got frame type ${type}`);
+      }
+      this.peerSettingsSeen = true;
+    }
     if (this.block !== undefined && (type !== FrameType.CONTINUATION || id !== this.block.streamId)) {
       throw new H2ConnectionError(H2Code.PROTOCOL_ERROR, 'a header block was interrupted by another frame');
     }
