@@ -10,20 +10,23 @@ import type { Delivery } from './broker.js';
 
 export const ENCODED_ENTRY: unique symbol = Symbol('courier.encodedEntry');
 
-export interface EncodedEntry {
-  /** The message's entry, from its flags byte to the end of its body (`batch-codec.ts`). */
-  readonly entry: Uint8Array;
-  readonly attempt: number;
-  readonly sequence: number;
+/** A message's stored entry: `bytes[start, end)`, from its flags byte to the end of its body (`batch-codec.ts`). */
+export interface StoredEntry {
+  readonly bytes: Uint8Array;
+  readonly start: number;
+  readonly end: number;
+  readonly seq: number;
   readonly publishedAt: number;
 }
 
 export interface CarriesEncodedEntry {
-  /** The stored entry, or undefined when this message has none (then use `message`). */
-  [ENCODED_ENTRY](): EncodedEntry | undefined;
+  /** The delivery attempt (1 for the first). */
+  readonly attempt: number;
+  /** The stored entry, or undefined when this message has none (then use `message`). No allocation. */
+  [ENCODED_ENTRY](): StoredEntry | undefined;
 }
 
-export function encodedEntryOf(delivery: Delivery): EncodedEntry | undefined {
-  const carrier = delivery as Partial<CarriesEncodedEntry>;
-  return typeof carrier[ENCODED_ENTRY] === 'function' ? carrier[ENCODED_ENTRY]() : undefined;
+/** The delivery's stored entry and attempt, when it carries one. */
+export function carriesEncodedEntry(delivery: Delivery): delivery is Delivery & CarriesEncodedEntry {
+  return typeof (delivery as Partial<CarriesEncodedEntry>)[ENCODED_ENTRY] === 'function';
 }

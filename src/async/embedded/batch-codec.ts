@@ -21,6 +21,7 @@
  * The sequence of entry `i` is the row's `first_seq + i`; the publish time is the row's `published_at`.
  */
 import { setOwn } from '../../core/own-record.js';
+import type { StoredEntry } from '../encoded-entry.js';
 
 /** A message as the log stores it: immutable, shared by every group that reads it from memory. */
 export interface StoredMessage {
@@ -178,8 +179,11 @@ export interface EntryFields {
  * `detach`ed, copying its bytes out, so that it does not keep a whole row alive. A body handed to a
  * consumer is always a copy, never a view of a row.
  */
-export class LoggedMessage implements StoredMessage {
-  private bytes: Buffer;
+export class LoggedMessage implements StoredMessage, StoredEntry {
+  /** The entry is `bytes[start, end)`: a range of its row, or all of its own copy once detached. */
+  bytes: Buffer;
+  start: number;
+  end: number;
   private owned: boolean;
 
   constructor(
@@ -187,17 +191,21 @@ export class LoggedMessage implements StoredMessage {
     readonly publishedAt: number,
     readonly notBefore: number,
     readonly key: string | undefined,
-    entry: Buffer,
+    bytes: Buffer,
+    start: number,
+    end: number,
     owned: boolean,
     private fields: EntryFields | undefined,
   ) {
-    this.bytes = entry;
+    this.bytes = bytes;
+    this.start = start;
+    this.end = end;
     this.owned = owned;
   }
 
   /** The entry's bytes (a view of its row until `detach`). */
   get entry(): Buffer {
-    return this.bytes;
+    return this.bytes.subarray(this.start, this.end);
   }
 
   get id(): string {
@@ -215,12 +223,14 @@ export class LoggedMessage implements StoredMessage {
   /** Own a copy of the entry's bytes from now on (the row it was read from may then be collected). */
   detach(): void {
     if (this.owned) return;
-    this.bytes = Buffer.from(this.bytes);
+    this.bytes = Buffer.from(this.bytes.subarray(this.start, this.end));
+    this.start = 0;
+    this.end = this.bytes.byteLength;
     this.owned = true;
   }
 
   private decoded(): EntryFields {
-    return (this.fields ??= parseEntry(this.bytes, 0, this.bytes.byteLength, !this.owned));
+    return (this.fields ??= parseEntry(this.bytes, this.start, this.end, !this.owned));
   }
 }
 
@@ -235,14 +245,17 @@ export function decodeEntry(
   publishedAt: number,
   own = true,
 ): { message: LoggedMessage; next: number } {
-  const buf = asBuffer(data);
-  const length = buf.readUInt32LE(offset);
-  const start = offset + 4;
-  const entry = own ? Buffer.from(buf.subarray(start, start + length)) : buf.subarray(start, start + length);
-  const flags = entry[0]!;
-  const notBefore = flags & FLAG_NOT_BEFORE ? entry.readDoubleLE(1) : 0;
-  const fields = flags & FLAG_KEY ? parseEntry(entry, 0, length, !own) : undefined;
-  return { message: new LoggedMessage(seq, publishedAt, notBefore, fields?.key, entry, own, fields), next: start + length };
+  const row = asBuffer(data);
+  const length = row.readUInt32LE(offset);
+  const next = offset + 4 + length;
+  // Without `own`, the message keeps the row and its range: no Buffer object per message.
+  const bytes = own ? Buffer.from(row.subarray(offset + 4, next)) : row;
+  const start = own ? 0 : offset + 4;
+  const end = start + length;
+  const flags = bytes[start]!;
+  const notBefore = flags & FLAG_NOT_BEFORE ? bytes.readDoubleLE(start + 1) : 0;
+  const fields = flags & FLAG_KEY ? parseEntry(bytes, start, end, !own) : undefined;
+  return { message: new LoggedMessage(seq, publishedAt, notBefore, fields?.key, bytes, start, end, own, fields), next };
 }
 
 /**

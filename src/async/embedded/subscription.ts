@@ -10,13 +10,13 @@
  * returns this subscriber's unsettled deliveries to the group.
  */
 import type { Delivery, DeliveryHandler, NackOptions, ReceivedMessage, Subscription } from '../broker.js';
-import { ENCODED_ENTRY, type CarriesEncodedEntry, type EncodedEntry } from '../encoded-entry.js';
+import { ENCODED_ENTRY, type CarriesEncodedEntry, type StoredEntry } from '../encoded-entry.js';
 import { LoggedMessage } from './batch-codec.js';
 import type { Entry, GroupRuntime, Subscriber } from './group.js';
 
 export class EmbeddedDelivery implements Delivery, CarriesEncodedEntry {
   private received: ReceivedMessage | undefined;
-  private readonly attempt: number;
+  readonly attempt: number;
 
   constructor(
     private readonly topic: string,
@@ -36,10 +36,9 @@ export class EmbeddedDelivery implements Delivery, CarriesEncodedEntry {
     return this.received;
   }
 
-  [ENCODED_ENTRY](): EncodedEntry | undefined {
+  [ENCODED_ENTRY](): StoredEntry | undefined {
     const m = this.entry.message;
-    if (!(m instanceof LoggedMessage)) return undefined;
-    return { entry: m.entry, attempt: this.attempt, sequence: m.seq, publishedAt: m.publishedAt };
+    return m instanceof LoggedMessage ? m : undefined;
   }
 
   ack(): Promise<void> {

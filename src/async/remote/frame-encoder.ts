@@ -71,6 +71,16 @@ export class FrameEncoder {
     this.pos += 4 + b.byteLength;
   }
 
+  /** A `bytes` field holding `b[start, end)`, without making a view of it first. */
+  bytesRange(b: Uint8Array, start: number, end: number): void {
+    const n = end - start;
+    this.ensure(4 + n);
+    this.buf.writeUInt32BE(n, this.pos);
+    if (Buffer.isBuffer(b)) b.copy(this.buf, this.pos + 4, start, end);
+    else this.buf.set(b.subarray(start, end), this.pos + 4);
+    this.pos += 4 + n;
+  }
+
   headers(h: Readonly<Record<string, string>>): void {
     const names = Object.keys(h);
     if (names.length > 0xffff) throw new RangeError('more than 65535 headers');

@@ -4,7 +4,7 @@
  */
 import type { OutgoingMessage, ReceivedMessage } from '../broker.js';
 import { parseEntry } from '../embedded/batch-codec.js';
-import type { EncodedEntry } from '../encoded-entry.js';
+import type { StoredEntry } from '../encoded-entry.js';
 import type { Cursor } from './frame-decoder.js';
 import type { FrameEncoder } from './frame-encoder.js';
 import { errorFromWire, errorToWire } from './remote-errors.js';
@@ -77,14 +77,14 @@ export function encodeDeliver(enc: FrameEncoder, subId: number, deliveryId: numb
 }
 
 /** DELIVER_ENTRY (protocol 2): the message as its stored entry bytes. */
-export function encodeDeliverEntry(enc: FrameEncoder, subId: number, deliveryId: number, e: EncodedEntry): void {
+export function encodeDeliverEntry(enc: FrameEncoder, subId: number, deliveryId: number, attempt: number, e: StoredEntry): void {
   enc.begin(FrameType.DELIVER_ENTRY);
   enc.u32(subId);
   enc.u32(deliveryId);
-  enc.u32(e.attempt);
-  enc.f64(e.sequence);
+  enc.u32(attempt);
+  enc.f64(e.seq);
   enc.f64(e.publishedAt);
-  enc.bytes(e.entry);
+  enc.bytesRange(e.bytes, e.start, e.end);
   enc.end();
 }
 

@@ -18,7 +18,7 @@
 import type { Broker, Delivery, StartPosition } from '../broker.js';
 import type { Cursor } from './frame-decoder.js';
 import { FramedSocket } from './framed-socket.js';
-import { encodedEntryOf } from '../encoded-entry.js';
+import { carriesEncodedEntry, ENCODED_ENTRY } from '../encoded-entry.js';
 import { decodePublish, encodeDeliver, encodeDeliverEntry, encodeResult } from './message-codec.js';
 import { asError, ProtocolError } from './remote-errors.js';
 import {
@@ -329,11 +329,20 @@ export class ServerSession {
     this.nextDeliveryId = (this.nextDeliveryId + 1) >>> 0 || 1;
     const id = this.nextDeliveryId;
     this.outstanding.set(id, { delivery, sub });
-    const encoded = this.protocol >= 2 ? encodedEntryOf(delivery) : undefined;
-    if (encoded !== undefined) encodeDeliverEntry(this.framed.out, sub.subId, id, encoded);
-    else encodeDeliver(this.framed.out, sub.subId, id, delivery.message);
+    if (!(this.protocol >= 2 && this.forwardStored(sub.subId, id, delivery))) {
+      encodeDeliver(this.framed.out, sub.subId, id, delivery.message);
+    }
     this.framed.scheduleFlush();
   };
+
+  /** DELIVER_ENTRY when the delivery carries its stored entry (see `encoded-entry.ts`); false when not. */
+  private forwardStored(subId: number, deliveryId: number, delivery: Delivery): boolean {
+    if (!carriesEncodedEntry(delivery)) return false;
+    const stored = delivery[ENCODED_ENTRY]();
+    if (stored === undefined) return false;
+    encodeDeliverEntry(this.framed.out, subId, deliveryId, delivery.attempt, stored);
+    return true;
+  }
 
   private result(reqId: number, kind: number, value: unknown): void {
     if (this.closed) return;
