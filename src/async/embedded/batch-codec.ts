@@ -174,10 +174,10 @@ export interface EntryFields {
  * `remote/protocol.ts`) and is never decoded in the owning process: that, and not allocating five objects
  * per message read, is why. The key is decoded at once: the group needs it to keep per-key order.
  *
- * Read in order, `entry` is a view of the batch row it came from (no copy per message); a message that is
- * going to stay in memory for a while (held behind its key, waiting for a delay, nacked, restored) is
- * `detach`ed, copying its bytes out, so that it does not keep a whole row alive. A body handed to a
- * consumer is always a copy, never a view of a row.
+ * Read in order, a message keeps the batch row it came from and its byte range there (no copy and no
+ * Buffer object per message); a message that is going to stay in memory for a while (held behind its key,
+ * waiting for a delay, nacked, restored) is `detach`ed, copying its bytes out, so that it does not keep a
+ * whole row alive. A body handed to a consumer is always a copy, never a view of a row.
  */
 export class LoggedMessage implements StoredMessage, StoredEntry {
   /** The entry is `bytes[start, end)`: a range of its row, or all of its own copy once detached. */
