@@ -70,13 +70,13 @@
  * In process, 256-byte messages: ~600 k msg/s published and ~550 k msg/s consumed (backlog suite). Served
  * to a remote consumer with the producer in the owning process (`npm run bench -- broker`), the owner's
  * one thread does everything per message (the producer's own code, publish, commit, delivery frames,
- * settlements) for ~5.6 µs of CPU, and that bounds the end-to-end rate (~190 k msg/s on a 2-vCPU machine).
+ * settlements) for ~5–5.5 µs of CPU, and that bounds the end-to-end rate (~210 k msg/s on a 2-vCPU machine).
  * Deliveries do not wait for commits: the credit a chunk of settlements returns is spent and its
  * deliveries written before the next group commit runs (`remote/framed-socket.ts`). When the producer
  * outruns the consumer, the group's window fills and it reads the rest back from disk, in order, one row
  * per read; such a message is a `LoggedMessage` over a view of its row, decoded only if an in-process
  * consumer reads it, and sent to a remote consumer as its stored bytes (protocol 2's DELIVER_ENTRY), which
- * took the owner from ~6.6 to ~5.6 µs per message. Keeping more of the tail in memory as message objects
+ * took the owner from ~6.6 to ~5–5.5 µs per message. Keeping more of the tail in memory as message objects
  * was measured slower (the retained objects survive young-generation GCs).
  *
  * Known limit: a passive checkpoint never finishes while the writer keeps appending, and SQLite restarts
