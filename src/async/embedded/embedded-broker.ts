@@ -74,7 +74,7 @@
  * Deliveries do not wait for commits: the credit a chunk of settlements returns is spent and its
  * deliveries written before the next group commit runs (`remote/framed-socket.ts`). When the producer
  * outruns the consumer, the group's window fills and it reads the rest back from disk, in order, one row
- * per read; such a message is a `LoggedMessage` over a view of its row, decoded only if an in-process
+ * per read; such a message is a `LoggedMessage` over its row's bytes, decoded only if an in-process
  * consumer reads it, and sent to a remote consumer as its stored bytes (protocol 2's DELIVER_ENTRY), which
  * took the owner from ~6.6 to ~5–5.5 µs per message. Keeping more of the tail in memory as message objects
  * was measured slower (the retained objects survive young-generation GCs).

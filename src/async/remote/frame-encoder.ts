@@ -65,10 +65,7 @@ export class FrameEncoder {
   }
 
   bytes(b: Uint8Array): void {
-    this.ensure(4 + b.byteLength);
-    this.buf.writeUInt32BE(b.byteLength, this.pos);
-    this.buf.set(b, this.pos + 4);
-    this.pos += 4 + b.byteLength;
+    this.bytesRange(b, 0, b.byteLength);
   }
 
   /** A `bytes` field holding `b[start, end)`, without making a view of it first. */
@@ -77,7 +74,7 @@ export class FrameEncoder {
     this.ensure(4 + n);
     this.buf.writeUInt32BE(n, this.pos);
     if (Buffer.isBuffer(b)) b.copy(this.buf, this.pos + 4, start, end);
-    else this.buf.set(b.subarray(start, end), this.pos + 4);
+    else this.buf.set(start === 0 && end === b.byteLength ? b : b.subarray(start, end), this.pos + 4);
     this.pos += 4 + n;
   }
 

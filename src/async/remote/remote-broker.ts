@@ -190,7 +190,7 @@ export class RemoteBroker implements Broker, SubscriptionHost {
       const link = this.link;
       try {
         if (link !== undefined && this.queued.length === 0 && this.inflightPublishes < this.options.maxInFlight) {
-          if (this.acks !== undefined) this.writeAcks(link);
+          this.writeAcks(link);
           op.frame = encodePublish(link.framed.out, op.reqId, topic, message);
           this.sent(op);
           link.framed.scheduleFlush();
@@ -243,7 +243,7 @@ export class RemoteBroker implements Broker, SubscriptionHost {
     const link = this.link;
     if (link !== raw.link || !link.isOpen) return Promise.resolve(); // released by the server already
     if (op === SettleOp.ACK && link.welcome.protocol >= 2) return this.batchAck(link, raw.deliveryId);
-    if (this.acks !== undefined) this.writeAcks(link);
+    this.writeAcks(link);
     return new Promise<void>((resolve, reject) => {
       const pending: PendingOp = { reqId: this.reqId(), afterDisconnect: 'resolve', isPublish: false, frame: undefined, done: () => resolve(), fail: reject };
       encodeSettle(link.framed.out, pending.reqId, raw.deliveryId, op, ms);
@@ -417,7 +417,7 @@ export class RemoteBroker implements Broker, SubscriptionHost {
     return new Promise<unknown>((resolve, reject) => {
       const op: PendingOp = { reqId: this.reqId(), afterDisconnect, isPublish: false, frame: undefined, done: resolve, fail: reject };
       if (link !== undefined && (this.queued.length === 0 || afterDisconnect !== 'resend')) {
-        if (this.acks !== undefined) this.writeAcks(link);
+        this.writeAcks(link);
         op.frame = encodeRequest(link.framed.out, op.reqId, request);
         this.sent(op);
         link.framed.scheduleFlush();
@@ -440,7 +440,7 @@ export class RemoteBroker implements Broker, SubscriptionHost {
     const link = this.link;
     if (link === undefined || this.queued.length === 0) return;
     let sentAny = false;
-    if (this.acks !== undefined) this.writeAcks(link);
+    this.writeAcks(link);
     for (let op = this.queued.peek(); op !== undefined; op = this.queued.peek()) {
       if (op.isPublish && this.inflightPublishes >= this.options.maxInFlight) break;
       this.queued.shift();
