@@ -75,10 +75,18 @@ export function encodedSizeBound(m: EncodableMessage): number {
   return 4 + 1 + 8 + 2 + 2 + 2 + m.headerCount * 6 + 4 + chars * 3 + 4 + m.body.byteLength;
 }
 
-/** Reusable scratch space for encoding batches; grows to the largest batch seen. */
+/**
+ * The bytes of one batch row, appended message by message. The writer encodes each message into its row
+ * when it is published (not when the row commits), so a publish keeps no copy of the body or headers and
+ * the caller may reuse its buffers as soon as `publish` returns. Grows by doubling from `initialBytes`.
+ */
 export class BatchEncoder {
-  private buf = Buffer.allocUnsafe(64 * 1024);
+  private buf: Buffer;
   private offset = 0;
+
+  constructor(initialBytes = 64 * 1024) {
+    this.buf = Buffer.allocUnsafeSlow(Math.max(64, initialBytes));
+  }
 
   reset(): void {
     this.offset = 0;
@@ -121,14 +129,23 @@ export class BatchEncoder {
     this.offset = o;
   }
 
-  /** The encoded bytes so far. A view of the scratch buffer: valid until the next `reset`/`append`. */
+  /** The encoded bytes so far. A view of the encoder's buffer: valid until the next `reset`/`append`. */
   view(): Buffer {
     return this.buf.subarray(0, this.offset);
   }
 
+  /**
+   * The encoded bytes, to keep after the encoder is done with (messages held in memory read them): a view
+   * when the buffer is mostly filled, else an exact copy, so that a row of a few messages does not pin a
+   * buffer sized for hundreds. The encoder must not be appended to afterwards.
+   */
+  finish(): Buffer {
+    return this.offset >= this.buf.length * 0.75 ? this.view() : Buffer.from(this.view());
+  }
+
   private ensure(extra: number): void {
     if (this.offset + extra <= this.buf.length) return;
-    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.offset + extra));
+    const next = Buffer.allocUnsafeSlow(Math.max(this.buf.length * 2, this.offset + extra));
     this.buf.copy(next, 0, 0, this.offset);
     this.buf = next;
   }
@@ -256,6 +273,20 @@ export function decodeEntry(
   const notBefore = flags & FLAG_NOT_BEFORE ? bytes.readDoubleLE(start + 1) : 0;
   const fields = flags & FLAG_KEY ? parseEntry(bytes, start, end, !own) : undefined;
   return { message: new LoggedMessage(seq, publishedAt, notBefore, fields?.key, bytes, start, end, own, fields), next };
+}
+
+/** The messages of rows just committed, in order, as views of the rows' bytes (see `LoggedMessage`). */
+export function committedMessages(rows: readonly { first_seq: number; count: number; published_at: number; data: Buffer }[]): LoggedMessage[] {
+  const messages: LoggedMessage[] = [];
+  for (const row of rows) {
+    let offset = 0;
+    for (let i = 0; i < row.count; i++) {
+      const { message, next } = decodeEntry(row.data, offset, row.first_seq + i, row.published_at, false);
+      messages.push(message);
+      offset = next;
+    }
+  }
+  return messages;
 }
 
 /**

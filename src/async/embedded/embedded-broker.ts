@@ -101,10 +101,11 @@ import type {
   Subscription,
 } from '../broker.js';
 import type Database from 'better-sqlite3';
-import { measureHeaders } from './batch-codec.js';
+import { committedMessages, measureHeaders, type LoggedMessage } from './batch-codec.js';
 import { FALLBACK_AUTOCHECKPOINT_PAGES, openDatabase, type Durability } from './database.js';
 import { GroupRuntime, type GroupContext } from './group.js';
 import { LogReader } from './log-reader.js';
+import { RecentRows } from './recent-rows.js';
 import { positiveInt, resolveTuning, type EmbeddedBrokerOptions, type ResolvedTuning } from './options.js';
 import { SqliteParkedQueries } from './parked-queries.js';
 import { RetentionRunner, retentionFor } from './retention.js';
@@ -113,7 +114,7 @@ import { EmbeddedSubscription } from './subscription.js';
 import { TopicState } from './topic-state.js';
 import { BackgroundCheckpointer } from './checkpointer.js';
 import { decodeUnsettled } from './window-codec.js';
-import { CommitWriter, type PendingMessage } from './writer.js';
+import { CommitWriter } from './writer.js';
 
 /** Ids and keys are stored with a 16-bit length (in UTF-16 code units). */
 const MAX_ID_CHARS = 0xffff;
@@ -173,7 +174,8 @@ export class EmbeddedBroker implements Broker {
         .prepare<[number, string, number, number], number>('INSERT INTO groups (topic_id, name, cursor, unsettled, created_at) VALUES (?, ?, ?, NULL, ?) RETURNING group_id')
         .pluck();
       const parkedQueries = new SqliteParkedQueries(this.db);
-      const reader = new LogReader(this.db, this.counters);
+      const recent = new RecentRows(this.tuning.recentRowBytes);
+      const reader = new LogReader(this.db, this.counters, recent);
       this.retention = new RetentionRunner(this.db, reader, (groupId) => parkedQueries.minSeq(groupId));
       const onError = options.onError ?? reportError;
       const checkpointer = new BackgroundCheckpointer(opened.file, this.durability, (error) => {
@@ -185,8 +187,14 @@ export class EmbeddedBroker implements Broker {
       this.writer = new CommitWriter(this.db, this.durability, this.clock, this.tuning, this.counters, {
         onError,
         afterCommit: () => checkpointer.noteCommit(),
-        onCommitted: (topic, messages) => {
-          for (const group of topic.groups.values()) group.offer(messages);
+        onCommitted: (topic, rows) => {
+          // Decoded once, and only if a caught-up group takes them (a lagging one reads them from disk).
+          recent.add(topic.id, rows);
+          let messages: LoggedMessage[] | undefined;
+          const first = rows[0]!.first_seq;
+          const last = rows[rows.length - 1]!;
+          const count = last.first_seq + last.count - first;
+          for (const group of topic.groups.values()) group.offer(first, count, () => (messages ??= committedMessages(rows)));
         },
         retention: (now) => {
           for (const topic of this.topics.values()) this.counters.retentionDeleted += this.retention.apply(topic, now);
@@ -224,18 +232,16 @@ export class EmbeddedBroker implements Broker {
       return Promise.reject(error instanceof Error ? error : new Error(String(error)));
     }
     const delayMs = message.delayMs;
-    const copy = Buffer.allocUnsafe(body.byteLength); // the publisher may reuse its buffer once publish returns
-    copy.set(body);
-    const stored: PendingMessage = {
-      seq: t.nextSeq++,
+    // Encoded into its batch row now: the publisher may reuse its buffers once publish returns.
+    return this.writer.publish(t, t.nextSeq++, {
       id: message.id,
       key: message.key,
-      headers: { ...message.headers },
-      body: copy,
-      publishedAt: 0,
+      headers: message.headers ?? {},
+      headerCount: measured.count,
+      headerChars: measured.chars,
+      body,
       notBefore: delayMs !== undefined && delayMs > 0 ? this.clock.now() + delayMs : 0,
-    };
-    return this.writer.publish(t, stored, measured.count, measured.chars);
+    });
   }
 
   async subscribe(topic: string, options: SubscribeOptions, handler: DeliveryHandler): Promise<Subscription> {

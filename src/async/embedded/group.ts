@@ -182,21 +182,22 @@ export class GroupRuntime implements DirtyGroup {
   }
 
   /**
-   * Committed messages, in order, straight from the writer: take them if the group is caught up. Either
-   * way wake the dispatcher: a group behind them (it lagged, or a failed commit left a gap before them)
-   * reads them from disk.
+   * Messages `first` to `first + count - 1` just committed, straight from the writer: take them if the group
+   * is caught up (`messages` decodes them, once for all groups, and only if one takes any). Either way wake
+   * the dispatcher: a group behind them (it lagged, or a failed commit left a gap before them) reads them
+   * from disk.
    */
-  offer(messages: readonly StoredMessage[]): void {
+  offer(first: number, count: number, messages: () => readonly StoredMessage[]): void {
     if (this.subscribers.length === 0 || this.closed) return;
     this.schedulePump();
-    const first = messages[0];
-    if (first === undefined || this.cursor < first.seq || this.cursor >= first.seq + messages.length) return;
+    if (this.cursor < first || this.cursor >= first + count) return;
     const room = this.windowLimit - this.entries.size;
     if (room <= 0) return;
-    const start = this.cursor - first.seq;
-    const end = Math.min(messages.length, start + room);
-    for (let i = start; i < end; i++) this.take(messages[i]!, 0, false);
-    this.cursor = first.seq + end;
+    const list = messages();
+    const start = this.cursor - first;
+    const end = Math.min(list.length, start + room);
+    for (let i = start; i < end; i++) this.take(list[i]!, 0, false);
+    this.cursor = first + end;
     this.markDirty();
   }
 

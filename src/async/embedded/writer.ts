@@ -9,7 +9,9 @@
  * after the transaction holding it committed; if the transaction fails it rejects and nothing was stored.
  *
  * Messages of one topic in one transaction are stored as a few batch rows (`batch-codec.ts`), so the cost
- * per message is a share of one row insert. Acks cost a rewrite of each touched group's small `unsettled`
+ * per message is a share of one row insert. A message is encoded into its row as it is published: the
+ * publish keeps no copy of its body or headers and no message object, only its promise's callbacks; the
+ * committed rows are what caught-up groups then read their messages from (`RecentRow`). Acks cost a rewrite of each touched group's small `unsettled`
  * BLOB per transaction, not a row each.
  *
  * Durability `power` runs transactions that store messages with `synchronous=FULL` (the WAL is fsynced
@@ -19,23 +21,27 @@
 import type Database from 'better-sqlite3';
 import type { Clock } from '../../core/clock.js';
 import type { PublishReceipt } from '../broker.js';
-import { BatchEncoder, encodedSizeBound, type EncodableMessage, type StoredMessage } from './batch-codec.js';
+import { BatchEncoder, encodedSizeBound, type EncodableMessage } from './batch-codec.js';
 import type { Durability } from './database.js';
 import type { ResolvedTuning } from './options.js';
 import type { EmbeddedBrokerStats } from './stats.js';
+import type { RecentRow } from './recent-rows.js';
 import type { TopicState } from './topic-state.js';
 
-/** A stored message whose publish time is filled in when its transaction commits. */
-export interface PendingMessage extends StoredMessage {
-  publishedAt: number;
-}
-
-/** A publish waiting for its commit; it is also what the encoder reads (no copy per message). */
-interface PendingPublish extends EncodableMessage {
-  readonly topic: TopicState;
-  readonly message: PendingMessage;
+/** A publish waiting for the commit of its row. */
+interface PublishWaiter {
+  readonly id: string;
+  readonly seq: number;
   readonly resolve: (receipt: PublishReceipt) => void;
   readonly reject: (error: unknown) => void;
+}
+
+/** A batch row being filled: messages of one topic with consecutive sequences, in publish order. */
+interface QueuedRow {
+  readonly topic: TopicState;
+  readonly firstSeq: number;
+  readonly encoder: BatchEncoder;
+  readonly waiters: PublishWaiter[];
 }
 
 /** A group whose persistent state (cursor, unsettled window) changed since the last commit. */
@@ -51,8 +57,8 @@ export type ParkedOp =
   | { readonly op: 'clear'; readonly groupId: number };
 
 export interface WriterHooks {
-  /** Messages of `topic` just committed, in sequence order: hand them to caught-up groups. */
-  onCommitted(topic: TopicState, messages: readonly StoredMessage[]): void;
+  /** Rows of `topic` just committed, in sequence order: hand their messages to caught-up groups. */
+  onCommitted(topic: TopicState, rows: readonly RecentRow[]): void;
   /** Work to do inside the transaction after everything else (retention). Called when `retentionDue()`. */
   retention(now: number): void;
   /** Errors no caller can receive (a failing hand-off after a successful commit). */
@@ -71,7 +77,12 @@ interface Waiter {
 const RETRY_AFTER_FAILURE_MS = 500;
 
 export class CommitWriter {
-  private publishes: PendingPublish[] = [];
+  /** Rows waiting for a commit, in the order they were started. */
+  private rows: QueuedRow[] = [];
+  /** The row each topic's next publish is appended to (the last of its queued rows, while it has room). */
+  private readonly openRows = new Map<TopicState, QueuedRow>();
+  /** Size of each topic's last row, the first guess for the size of its next. */
+  private readonly rowSizeHint = new Map<TopicState, number>();
   private dirty = new Set<DirtyGroup>();
   private parkedOps: ParkedOp[] = [];
   private waiter: Waiter | undefined;
@@ -84,7 +95,6 @@ export class CommitWriter {
   private retentionRequested = false;
   private lastRetentionAt: number;
   private syncMode: 'NORMAL' | 'FULL';
-  private readonly encoder = new BatchEncoder();
   /** Bytes written per topic by the transaction in progress, applied to the topics once it committed. */
   private readonly pendingBytes = new Map<TopicState, number>();
   private readonly insertBatch: Database.Statement<[number, number, number, number, number, Buffer]>;
@@ -114,22 +124,35 @@ export class CommitWriter {
     this.lastRetentionAt = clock.now();
   }
 
-  /** Queue a message; resolves with its receipt once its transaction committed. */
-  publish(topic: TopicState, message: PendingMessage, headerCount: number, headerChars: number): Promise<PublishReceipt> {
+  /**
+   * Encode a message into its topic's open row (a new row when the message would not fit, or its sequence
+   * does not follow the row's last); resolves with its receipt once the row committed. `message` is read
+   * now and not kept. Its sequence must be the topic's next, assigned by the caller.
+   */
+  publish(topic: TopicState, seq: number, message: EncodableMessage): Promise<PublishReceipt> {
+    const { maxRowMessages, maxRowBytes, maxTransactionMessages } = this.tuning;
+    let row = this.openRows.get(topic);
+    if (
+      row === undefined ||
+      row.firstSeq + row.waiters.length !== seq ||
+      // A transaction carries whole rows, so no row may hold more than one transaction may.
+      row.waiters.length >= Math.min(maxRowMessages, maxTransactionMessages) ||
+      row.encoder.size + encodedSizeBound(message) > maxRowBytes
+    ) {
+      const hint = this.rowSizeHint.get(topic) ?? 0;
+      const initial = Math.min(maxRowBytes, Math.max(4096, hint, encodedSizeBound(message)));
+      const fresh: QueuedRow = { topic, firstSeq: seq, encoder: new BatchEncoder(initial), waiters: [] };
+      fresh.encoder.append(message); // queued only once it holds a message
+      this.rows.push(fresh);
+      this.openRows.set(topic, fresh);
+      row = fresh;
+    } else {
+      row.encoder.append(message);
+    }
+    const waiters = row.waiters;
+    const id = message.id;
     return new Promise<PublishReceipt>((resolve, reject) => {
-      this.publishes.push({
-        topic,
-        message,
-        id: message.id,
-        key: message.key,
-        headers: message.headers,
-        headerCount,
-        headerChars,
-        body: message.body,
-        notBefore: message.notBefore,
-        resolve,
-        reject,
-      });
+      waiters.push({ id, seq, resolve, reject });
       this.schedule();
     });
   }
@@ -187,7 +210,7 @@ export class CommitWriter {
   }
 
   private hasWork(): boolean {
-    return this.publishes.length > 0 || this.dirty.size > 0 || this.parkedOps.length > 0 || this.waiter !== undefined || this.retentionRequested;
+    return this.rows.length > 0 || this.dirty.size > 0 || this.parkedOps.length > 0 || this.waiter !== undefined || this.retentionRequested;
   }
 
   private schedule(): void {
@@ -199,7 +222,7 @@ export class CommitWriter {
   private readonly onImmediate = (): void => {
     this.scheduled = false;
     if (this.closed || this.committing) return;
-    if (this.publishes.length === 0 && Date.now() < this.retryAfter) {
+    if (this.rows.length === 0 && Date.now() < this.retryAfter) {
       // The last transaction failed (disk full, I/O error): retry state writes later, not in a tight loop.
       // New publishes still go at once, so their callers hear about a lasting failure promptly.
       this.retryTimer ??= setTimeout(() => {
@@ -217,9 +240,7 @@ export class CommitWriter {
   private commit(): boolean {
     if (this.committing) return false;
     this.committing = true;
-    const limit = this.tuning.maxTransactionMessages;
-    const publishes = this.publishes.length <= limit ? this.publishes : this.publishes.slice(0, limit);
-    this.publishes = this.publishes.length <= limit ? [] : this.publishes.slice(limit);
+    const rows = this.takeRows();
     const dirty = this.dirty;
     this.dirty = new Set();
     const parkedOps = this.parkedOps;
@@ -228,13 +249,13 @@ export class CommitWriter {
     this.waiter = undefined;
     const now = this.clock.now();
     const runRetention = this.retentionRequested || now - this.lastRetentionAt >= this.tuning.retentionIntervalMs;
-    let committedByTopic: Map<TopicState, PendingPublish[]> | undefined;
+    let committedByTopic: Map<TopicState, RecentRow[]> | undefined;
     this.pendingBytes.clear();
     const started = performance.now();
     try {
-      this.setSync(publishes.length > 0 && this.durability === 'power' ? 'FULL' : 'NORMAL');
+      this.setSync(rows.length > 0 && this.durability === 'power' ? 'FULL' : 'NORMAL');
       this.db.transaction(() => {
-        if (publishes.length > 0) committedByTopic = this.writePublishes(publishes, now);
+        if (rows.length > 0) committedByTopic = this.writeRows(rows, now);
         for (const op of parkedOps) {
           if (op.op === 'insert') this.insertParked.run(op.groupId, op.seq, Math.ceil(op.due), op.deliveries);
           else if (op.op === 'delete') this.deleteParked.run(op.groupId, op.seq);
@@ -248,7 +269,7 @@ export class CommitWriter {
       })();
     } catch (error) {
       this.committing = false;
-      for (const p of publishes) p.reject(error);
+      for (const row of rows) for (const w of row.waiters) w.reject(error);
       // Group state and parked moves still describe memory: keep them for the next attempt, in order.
       for (const group of dirty) this.dirty.add(group);
       this.parkedOps = parkedOps.concat(this.parkedOps);
@@ -268,19 +289,21 @@ export class CommitWriter {
     this.stats.transactions++;
     this.hooks.afterCommit?.();
     if (committedByTopic !== undefined) {
+      let messages = 0;
+      for (const row of rows) {
+        messages += row.waiters.length;
+        for (const w of row.waiters) w.resolve({ id: w.id, sequence: w.seq });
+      }
       this.stats.publishTransactions++;
-      this.stats.messagesWritten += publishes.length;
-      if (publishes.length > this.stats.largestTransaction) this.stats.largestTransaction = publishes.length;
-      for (const p of publishes) p.resolve({ id: p.message.id, sequence: p.message.seq });
+      this.stats.messagesWritten += messages;
+      if (messages > this.stats.largestTransaction) this.stats.largestTransaction = messages;
       for (const [topic, list] of committedByTopic) {
-        topic.committedSeq = list[list.length - 1]!.message.seq + 1;
-        topic.lastPublishedAt = list[0]!.message.publishedAt;
+        const last = list[list.length - 1]!;
+        topic.committedSeq = last.first_seq + last.count;
+        topic.lastPublishedAt = last.published_at;
         topic.bytes += this.pendingBytes.get(topic) ?? 0;
         try {
-          this.hooks.onCommitted(
-            topic,
-            list.map((p) => p.message),
-          );
+          this.hooks.onCommitted(topic, list);
         } catch (error) {
           // The messages are stored; a group that missed them reads them from disk.
           this.hooks.onError(error);
@@ -291,43 +314,40 @@ export class CommitWriter {
     return true;
   }
 
-  private writePublishes(publishes: readonly PendingPublish[], now: number): Map<TopicState, PendingPublish[]> {
-    const byTopic = new Map<TopicState, PendingPublish[]>();
-    for (const p of publishes) {
-      const list = byTopic.get(p.topic);
-      if (list === undefined) byTopic.set(p.topic, [p]);
-      else list.push(p);
+  /** The queued rows the next transaction carries: all of them, or whole rows up to the message limit. */
+  private takeRows(): QueuedRow[] {
+    const limit = this.tuning.maxTransactionMessages;
+    const queued = this.rows;
+    let end = 0;
+    let messages = 0;
+    while (end < queued.length && (end === 0 || messages + queued[end]!.waiters.length <= limit)) {
+      messages += queued[end]!.waiters.length;
+      end++;
     }
-    const { maxRowMessages, maxRowBytes } = this.tuning;
-    const encoder = this.encoder;
-    for (const [topic, list] of byTopic) {
+    const taken = end === queued.length ? queued : queued.slice(0, end);
+    this.rows = end === queued.length ? [] : queued.slice(end);
+    for (const row of taken) {
+      // A row in a transaction is closed: later publishes of its topic start a new one.
+      if (this.openRows.get(row.topic) === row) this.openRows.delete(row.topic);
+      this.rowSizeHint.set(row.topic, row.encoder.size);
+    }
+    return taken;
+  }
+
+  private writeRows(rows: readonly QueuedRow[], now: number): Map<TopicState, RecentRow[]> {
+    const byTopic = new Map<TopicState, RecentRow[]>();
+    for (const row of rows) {
+      const topic = row.topic;
+      let list = byTopic.get(topic);
+      if (list === undefined) byTopic.set(topic, (list = []));
+      // Publish times never go backwards within a topic (time-based seek relies on it).
       const publishedAt = Math.max(Math.floor(now), topic.lastPublishedAt);
-      let rowStart = 0;
-      const flushRow = (end: number): void => {
-        if (end === rowStart) return;
-        const data = encoder.view();
-        this.insertBatch.run(topic.id, list[rowStart]!.message.seq, end - rowStart, publishedAt, data.byteLength, data);
-        this.stats.rowsWritten++;
-        this.pendingBytes.set(topic, (this.pendingBytes.get(topic) ?? 0) + data.byteLength);
-        rowStart = end;
-        encoder.reset();
-      };
-      encoder.reset();
-      for (let i = 0; i < list.length; i++) {
-        const p = list[i]!;
-        const m = p.message;
-        m.publishedAt = publishedAt;
-        // A row holds consecutive sequences only, at most maxRowMessages of them in at most maxRowBytes.
-        const previous = list[i - 1]?.message;
-        if (
-          i > rowStart &&
-          (previous!.seq + 1 !== m.seq || i - rowStart >= maxRowMessages || encoder.size + encodedSizeBound(p) > maxRowBytes)
-        ) {
-          flushRow(i);
-        }
-        encoder.append(p);
-      }
-      flushRow(list.length);
+      const data = row.encoder.finish();
+      const count = row.waiters.length;
+      this.insertBatch.run(topic.id, row.firstSeq, count, publishedAt, data.byteLength, data);
+      this.stats.rowsWritten++;
+      this.pendingBytes.set(topic, (this.pendingBytes.get(topic) ?? 0) + data.byteLength);
+      list.push({ first_seq: row.firstSeq, count, published_at: publishedAt, data });
     }
     return byTopic;
   }

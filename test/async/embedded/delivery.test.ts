@@ -38,14 +38,18 @@ describe('embedded broker: delivery semantics', () => {
     expect(b.sequence).toBe(1);
   });
 
-  it('copies the body at publish: reusing the buffer afterwards does not change the message', async () => {
+  it('reads the message at publish: reusing the body or headers afterwards does not change it', async () => {
     const r = await record(broker, 't', { group: 'g' });
     const body = new TextEncoder().encode('original');
-    const p = broker.publish('t', { id: 'a', headers: {}, body });
+    const headers: Record<string, string> = { h: 'v' };
+    const p = broker.publish('t', { id: 'a', headers, body });
     body.fill(0);
+    headers['h'] = 'changed';
+    headers['extra'] = 'x';
     await p;
     await until(() => r.ids.length === 1);
     expect(text(r.deliveries[0]!.message.body)).toBe('original');
+    expect(r.deliveries[0]!.message.headers).toEqual({ h: 'v' });
   });
 
   it('fans out to every group and shares the work within a group', async () => {

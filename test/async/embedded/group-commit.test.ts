@@ -32,13 +32,14 @@ describe('embedded broker: group commit', () => {
     expect(broker.stats().publishTransactions).toBe(5);
   });
 
-  it('splits a burst larger than maxTransactionMessages over several transactions, in order', async () => {
+  it('splits a burst larger than maxTransactionMessages over several transactions of whole rows, in order', async () => {
     broker = embeddedBroker({ dir: tmp.dir, tuning: { maxTransactionMessages: 100, maxRowMessages: 30 } });
     const receipts = await Promise.all(range(350).map((id) => broker.publish('t', msg(id))));
     const s = broker.stats();
+    // A transaction carries whole rows: three rows of 30 (90 messages) each time, then the last 80 (30+30+20).
     expect(s.publishTransactions).toBe(4);
-    expect(s.largestTransaction).toBe(100);
-    expect(s.rowsWritten).toBe(3 * 4 + 2); // each 100: 30+30+30+10; the last 50: 30+20
+    expect(s.largestTransaction).toBe(90);
+    expect(s.rowsWritten).toBe(12);
     expect(receipts.map((r) => r.sequence)).toEqual(range(350).map((_, i) => i + 1));
     const r = await record(broker, 't', { group: 'g', start: { from: 'earliest' }, prefetch: 50 });
     await until(() => r.ids.length === 350);
@@ -61,6 +62,27 @@ describe('embedded broker: group commit', () => {
     expect(broker.stats().transactions - before).toBe(1);
     expect((await broker.lag('t', 'g')).pending + (await broker.lag('t', 'g')).inFlight).toBe(0);
   });
+
+  for (const recentRowBytes of [16 << 20, 0]) {
+    it(`a group behind the producer reads the newest rows ${recentRowBytes > 0 ? 'from memory' : 'from disk (none kept)'}`, async () => {
+      broker = embeddedBroker({ dir: tmp.dir, tuning: { recentRowBytes } });
+      await Promise.all(range(1000).map((id, i) => broker.publish('t', msg(id, { key: `k${i % 7}` }))));
+      const r = await record(broker, 't', { group: 'g', start: { from: 'earliest' }, prefetch: 20 });
+      await until(() => r.ids.length === 1000);
+      // Everything, once, each message with its own key, in publish order per key.
+      expect([...r.ids].sort()).toEqual(range(1000).sort());
+      const index = (id: string) => Number(id.slice(1));
+      for (const d of r.deliveries) expect(d.message.key).toBe(`k${index(d.message.id) % 7}`);
+      for (let k = 0; k < 7; k++) {
+        const order = r.ids.filter((id) => index(id) % 7 === k).map(index);
+        expect(order).toEqual([...order].sort((a, b) => a - b));
+      }
+      const s = broker.stats();
+      expect(s.pageReads).toBeGreaterThan(0);
+      if (recentRowBytes > 0) expect(s.pageReadsFromMemory).toBe(s.pageReads);
+      else expect(s.pageReadsFromMemory).toBe(0);
+    });
+  }
 
   it('stores messages of several topics in one transaction', async () => {
     broker = embeddedBroker({ dir: tmp.dir });
