@@ -102,7 +102,12 @@ export interface SubscribeOptions {
   readonly start?: StartPosition;
 }
 
-export type DeliveryHandler = (delivery: Delivery) => Promise<void>;
+/**
+ * Called once per delivery. It settles the delivery (`ack`/`nack`), now or later; the broker counts the
+ * delivery as being handled until the returned promise settles (graceful close waits for that). A handler
+ * that has nothing left running when it returns may return nothing (no promise to wait for, no microtask).
+ */
+export type DeliveryHandler = (delivery: Delivery) => Promise<void> | void;
 
 export interface Subscription {
   readonly topic: string;

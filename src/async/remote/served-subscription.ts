@@ -7,9 +7,6 @@
  */
 import type { Delivery, Subscription } from '../broker.js';
 
-/** What the handler returns: it never waits (the delivery stays leased until the client settles it). */
-const HANDLED: Promise<void> = Promise.resolve();
-
 export class ServedSubscription {
   /** Deliveries the client may still receive before it settles one. */
   credit: number;
@@ -27,16 +24,18 @@ export class ServedSubscription {
     this.credit = prefetch;
   }
 
-  /** The broker's handler: forward now, or hold until credit returns. Returns one shared, settled promise. */
-  readonly handle = (delivery: Delivery): Promise<void> => {
-    if (this.closing) return HANDLED; // left unsettled: closing the subscription releases it
+  /**
+   * The broker's handler: forward now, or hold until credit returns. Returns nothing: it never waits (the
+   * delivery stays leased until the client settles it), so the broker has no promise to follow.
+   */
+  readonly handle = (delivery: Delivery): void => {
+    if (this.closing) return; // left unsettled: closing the subscription releases it
     if (this.credit > 0) {
       this.credit--;
       this.forward(this, delivery);
     } else {
       this.waiting.push(delivery);
     }
-    return HANDLED;
   };
 
   /** A delivery of this subscription ended on the client: one more may go. */

@@ -41,6 +41,31 @@ export const brokerCases: readonly ConformanceCase[] = [
     },
   },
   {
+    name: 'a handler that returns nothing (it settles without waiting) is served like one that returns a promise',
+    async run(broker) {
+      const topic = unique('t');
+      const seen: number[] = [];
+      const sub = await broker.subscribe(topic, { group: 'g', prefetch: 4 }, (d) => {
+        seen.push(numberOf(d));
+        // Settled without awaiting: the broker has no promise to follow, and must not wait for one.
+        void (numberOf(d) % 5 === 0 && d.message.attempt === 1 ? d.nack() : d.ack());
+      });
+      await publishAll(
+        broker,
+        topic,
+        range(20).map((n) => message(n)),
+      );
+      await waitFor(() => seen.length >= 24, '20 deliveries and 4 redeliveries');
+      await sleep(100);
+      await sub.close();
+      assert.deepEqual(
+        [...new Set(seen)].sort((a, b) => a - b),
+        range(20),
+      );
+      assert.equal(seen.length, 24, 'each nacked message (0, 5, 10, 15) came back once, nothing else did');
+    },
+  },
+  {
     name: 'an acked message is not delivered again; a nacked one is, with attempt + 1',
     async run(broker) {
       const topic = unique('t');
