@@ -20,6 +20,7 @@
  * message cost ~3× more here; headers as JSON cost more still.
  * The sequence of entry `i` is the row's `first_seq + i`; the publish time is the row's `published_at`.
  */
+import { getU16LE, getU32LE, putU16LE, putU32LE } from '../../core/byte-order.js';
 import { setOwn } from '../../core/own-record.js';
 import type { StoredEntry } from '../encoded-entry.js';
 
@@ -103,29 +104,37 @@ export class BatchEncoder {
     let o = start + 4;
     const key = m.key;
     const hasNotBefore = m.notBefore > 0;
+    // `ensure` made room for the bound, so the unchecked writes below stay inside the buffer.
     buf[o++] = (key !== undefined ? FLAG_KEY : 0) | (hasNotBefore ? FLAG_NOT_BEFORE : 0);
     if (hasNotBefore) o = buf.writeDoubleLE(m.notBefore, o);
-    o = buf.writeUInt16LE(m.headerCount, o);
-    o = buf.writeUInt16LE(checkShort(m.id.length, 'id'), o);
+    putU16LE(buf, o, m.headerCount);
+    putU16LE(buf, o + 2, checkShort(m.id.length, 'id'));
+    o += 4;
     let text = m.id;
     if (key !== undefined) {
-      o = buf.writeUInt16LE(checkShort(key.length, 'key'), o);
+      putU16LE(buf, o, checkShort(key.length, 'key'));
+      o += 2;
       text += key;
     }
     const headers = m.headers;
-    for (const name in headers) {
+    // Enumerating even an empty object costs more than the rest of a small message's header: skip it.
+    if (m.headerCount > 0) for (const name in headers) {
       const value = headers[name]!;
-      o = buf.writeUInt16LE(checkShort(name.length, 'header name'), o);
-      o = buf.writeUInt32LE(value.length, o);
+      putU16LE(buf, o, checkShort(name.length, 'header name'));
+      putU32LE(buf, o + 2, value.length);
+      o += 6;
       text += name;
       text += value;
     }
     const textBytes = buf.write(text, o + 4, 'utf8');
-    o = buf.writeUInt32LE(textBytes, o) + textBytes;
-    o = buf.writeUInt32LE(m.body.byteLength, o);
-    buf.set(m.body, o);
-    o += m.body.byteLength;
-    buf.writeUInt32LE(o - start - 4, start);
+    putU32LE(buf, o, textBytes);
+    o += 4 + textBytes;
+    const body = m.body;
+    putU32LE(buf, o, body.byteLength);
+    o += 4;
+    buf.set(body, o);
+    o += body.byteLength;
+    putU32LE(buf, start, o - start - 4);
     this.offset = o;
   }
 
@@ -163,7 +172,7 @@ export function entryOffsets(data: Uint8Array, count: number): number[] {
   let o = 0;
   for (let i = 0; i < count; i++) {
     offsets[i] = o;
-    o += 4 + view.readUInt32LE(o);
+    o += 4 + getU32LE(view, o);
   }
   return offsets;
 }
@@ -172,7 +181,7 @@ export function entryOffsets(data: Uint8Array, count: number): number[] {
 export function offsetOfEntry(data: Uint8Array, index: number): number {
   const view = asBuffer(data);
   let o = 0;
-  for (let i = 0; i < index; i++) o += 4 + view.readUInt32LE(o);
+  for (let i = 0; i < index; i++) o += 4 + getU32LE(view, o);
   return o;
 }
 
@@ -263,8 +272,9 @@ export function decodeEntry(
   own = true,
 ): { message: LoggedMessage; next: number } {
   const row = asBuffer(data);
-  const length = row.readUInt32LE(offset);
+  const length = getU32LE(row, offset);
   const next = offset + 4 + length;
+  if (length === 0 || next > row.byteLength) throw new RangeError(`entry at byte ${offset} runs past its row`);
   // Without `own`, the message keeps the row and its range: no Buffer object per message.
   const bytes = own ? Buffer.from(row.subarray(offset + 4, next)) : row;
   const start = own ? 0 : offset + 4;
@@ -298,17 +308,20 @@ export function parseEntry(buf: Buffer, start: number, end: number, copyBody: bo
   let o = start;
   const flags = buf[o++]!;
   if (flags & FLAG_NOT_BEFORE) o += 8;
-  const headerCount = buf.readUInt16LE(o);
-  const idLength = buf.readUInt16LE(o + 2);
+  if (o + 4 > end) throw new RangeError('entry lengths run past the entry');
+  const headerCount = getU16LE(buf, o);
+  const idLength = getU16LE(buf, o + 2);
   o += 4;
   let keyLength = -1;
   if (flags & FLAG_KEY) {
-    keyLength = buf.readUInt16LE(o);
+    keyLength = getU16LE(buf, o);
     o += 2;
   }
   const lengthsAt = o;
   o += headerCount * 6;
-  const textBytes = buf.readUInt32LE(o);
+  // Every length and the body length's own field are inside the entry (the reads below are unchecked).
+  if (o + 4 > end) throw new RangeError('entry lengths run past the entry');
+  const textBytes = getU32LE(buf, o);
   if (o + 4 + textBytes > end) throw new RangeError('entry text runs past the entry');
   const text = buf.toString('utf8', o + 4, o + 4 + textBytes);
   o += 4 + textBytes;
@@ -321,14 +334,15 @@ export function parseEntry(buf: Buffer, start: number, end: number, copyBody: bo
   }
   const headers: Record<string, string> = {};
   for (let i = 0, l = lengthsAt; i < headerCount; i++, l += 6) {
-    const nameLength = buf.readUInt16LE(l);
-    const valueLength = buf.readUInt32LE(l + 2);
+    const nameLength = getU16LE(buf, l);
+    const valueLength = getU32LE(buf, l + 2);
     const name = text.slice(t, t + nameLength);
     const value = text.slice(t + nameLength, t + nameLength + valueLength);
     t += nameLength + valueLength;
     setOwn(headers, name, value);
   }
-  const bodyLength = buf.readUInt32LE(o);
+  if (o + 4 > end) throw new RangeError('entry body length runs past the entry');
+  const bodyLength = getU32LE(buf, o);
   o += 4;
   if (o + bodyLength > end) throw new RangeError('entry body runs past the entry');
   let body: Uint8Array;

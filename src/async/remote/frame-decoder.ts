@@ -4,6 +4,7 @@
  * Received Buffers are never reused, so a decoded view (a publish body passed to the broker) stays valid.
  */
 import { MAX_FRAME_BYTES } from './protocol.js';
+import { getU16BE, getU32BE } from '../../core/byte-order.js';
 import { setOwn } from '../../core/own-record.js';
 
 /** Reads the fields of one frame, in order. Throws `RangeError` when a field runs past the frame. */
@@ -26,14 +27,14 @@ export class Cursor {
 
   u16(): number {
     this.need(2);
-    const v = this.buf.readUInt16BE(this.pos);
+    const v = getU16BE(this.buf, this.pos);
     this.pos += 2;
     return v;
   }
 
   u32(): number {
     this.need(4);
-    const v = this.buf.readUInt32BE(this.pos);
+    const v = getU32BE(this.buf, this.pos);
     this.pos += 4;
     return v;
   }
@@ -120,8 +121,9 @@ export class FrameDecoder {
   }
 }
 
+/** The frame length at `pos` (the caller checked that 4 bytes are there). */
 function lengthAt(buf: Buffer, pos: number): number {
-  const length = buf.readUInt32BE(pos);
+  const length = getU32BE(buf, pos);
   if (length < 1 || length > MAX_FRAME_BYTES) throw new RangeError(`invalid frame length ${length}`);
   return length;
 }

@@ -4,6 +4,8 @@
  * message; here many frames share one allocation, and bytes once handed out are never overwritten, so a
  * caller may keep a view of an encoded frame (to resend it after a reconnect) without copying it.
  */
+import { putU16BE, putU32BE } from '../../core/byte-order.js';
+
 const SLAB_BYTES = 64 * 1024;
 
 export class FrameEncoder {
@@ -28,7 +30,7 @@ export class FrameEncoder {
   /** Close the frame opened by `begin`; returns a view of it (valid for as long as the caller holds it). */
   end(): Buffer {
     const length = this.pos - this.frameStart - 4;
-    this.buf.writeUInt32BE(length, this.frameStart);
+    putU32BE(this.buf, this.frameStart, length);
     const frame = this.buf.subarray(this.frameStart, this.pos);
     this.frameStart = -1;
     return frame;
@@ -39,15 +41,17 @@ export class FrameEncoder {
     this.buf[this.pos++] = v;
   }
 
+  /** Writes the low 16 bits of `v` (callers pass values that fit). */
   u16(v: number): void {
     this.ensure(2);
-    this.buf.writeUInt16BE(v, this.pos);
+    putU16BE(this.buf, this.pos, v);
     this.pos += 2;
   }
 
+  /** Writes `v` as an unsigned 32-bit integer (its low 32 bits). */
   u32(v: number): void {
     this.ensure(4);
-    this.buf.writeUInt32BE(v >>> 0, this.pos);
+    putU32BE(this.buf, this.pos, v >>> 0);
     this.pos += 4;
   }
 
@@ -60,7 +64,7 @@ export class FrameEncoder {
   str(s: string): void {
     this.ensure(4 + s.length * 3); // UTF-8 takes at most 3 bytes per UTF-16 code unit
     const n = this.buf.write(s, this.pos + 4, 'utf8');
-    this.buf.writeUInt32BE(n, this.pos);
+    putU32BE(this.buf, this.pos, n);
     this.pos += 4 + n;
   }
 
@@ -72,7 +76,7 @@ export class FrameEncoder {
   bytesRange(b: Uint8Array, start: number, end: number): void {
     const n = end - start;
     this.ensure(4 + n);
-    this.buf.writeUInt32BE(n, this.pos);
+    putU32BE(this.buf, this.pos, n);
     if (Buffer.isBuffer(b)) b.copy(this.buf, this.pos + 4, start, end);
     else this.buf.set(start === 0 && end === b.byteLength ? b : b.subarray(start, end), this.pos + 4);
     this.pos += 4 + n;
