@@ -66,7 +66,7 @@ async function produce(side: ProducerSide, topic: string, n: number, window: num
 async function pace(side: ProducerSide, topic: string, n: number, rate: number): Promise<ProduceReply> {
   const interval = 1000 / rate;
   const startAt = nowMs();
-  const pending: Promise<void>[] = [];
+  const pending: Promise<unknown>[] = [];
   let sent = 0;
   while (sent < n) {
     const due = Math.min(n, Math.floor((nowMs() - startAt) / interval) + 1);

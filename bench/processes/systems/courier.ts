@@ -24,9 +24,7 @@ export async function courierProducer(spec: CourierSpec): Promise<ProducerSide> 
     broker = await remoteBroker({ socketPath: spec.socketPath });
   }
   return {
-    publish: async (topic, body) => {
-      await broker.publish(topic, { id: newId(), headers: {}, body });
-    },
+    publish: (topic, body) => broker.publish(topic, { id: newId(), headers: {}, body }),
     close: async () => {
       // COURIER_BENCH_STATS=<file>: write the owning broker's counters there (batch sizes, pages read back).
       const statsFile = process.env['COURIER_BENCH_STATS'];

@@ -12,9 +12,7 @@ export async function redisProducer(port: number): Promise<ProducerSide> {
   const redis = new Redis({ host: '127.0.0.1', port, enableAutoPipelining: true, lazyConnect: true });
   await redis.connect();
   return {
-    publish: async (topic, body) => {
-      await redis.xadd(topic, '*', 'd', body);
-    },
+    publish: (topic, body) => redis.xadd(topic, '*', 'd', body),
     close: async () => {
       await redis.quit();
     },

@@ -3,7 +3,12 @@
  * the way its documentation recommends for durable work queues; see the files next to this one.
  */
 export interface ProducerSide {
-  publish(topic: string, body: Buffer): Promise<void>;
+  /**
+   * Settles when the system acknowledged the message as stored. Adapters return their client's own promise
+   * where that is all there is to it (no async wrapper: a wrapper costs the producer process a promise and
+   * a microtask per message, which is harness overhead, not the system's).
+   */
+  publish(topic: string, body: Buffer): Promise<unknown>;
   close(): Promise<void>;
 }
 
