@@ -105,7 +105,6 @@ import { committedMessages, measureHeaders, type LoggedMessage } from './batch-c
 import { FALLBACK_AUTOCHECKPOINT_PAGES, openDatabase, type Durability } from './database.js';
 import { GroupRuntime, type GroupContext } from './group.js';
 import { LogReader } from './log-reader.js';
-import { RecentRows } from './recent-rows.js';
 import { positiveInt, resolveTuning, type EmbeddedBrokerOptions, type ResolvedTuning } from './options.js';
 import { SqliteParkedQueries } from './parked-queries.js';
 import { RetentionRunner, retentionFor } from './retention.js';
@@ -174,8 +173,7 @@ export class EmbeddedBroker implements Broker {
         .prepare<[number, string, number, number], number>('INSERT INTO groups (topic_id, name, cursor, unsettled, created_at) VALUES (?, ?, ?, NULL, ?) RETURNING group_id')
         .pluck();
       const parkedQueries = new SqliteParkedQueries(this.db);
-      const recent = new RecentRows(this.tuning.recentRowBytes);
-      const reader = new LogReader(this.db, this.counters, recent);
+      const reader = new LogReader(this.db, this.counters);
       this.retention = new RetentionRunner(this.db, reader, (groupId) => parkedQueries.minSeq(groupId));
       const onError = options.onError ?? reportError;
       const checkpointer = new BackgroundCheckpointer(opened.file, this.durability, (error) => {
@@ -189,7 +187,6 @@ export class EmbeddedBroker implements Broker {
         afterCommit: () => checkpointer.noteCommit(),
         onCommitted: (topic, rows) => {
           // Decoded once, and only if a caught-up group takes them (a lagging one reads them from disk).
-          recent.add(topic.id, rows);
           let messages: LoggedMessage[] | undefined;
           const first = rows[0]!.first_seq;
           const last = rows[rows.length - 1]!;

@@ -5,10 +5,14 @@
  */
 import type Database from 'better-sqlite3';
 import { decodeEntry, entryOffsets, offsetOfEntry, type StoredMessage } from './batch-codec.js';
-import type { RecentRow, RecentRows } from './recent-rows.js';
 import type { EmbeddedBrokerStats } from './stats.js';
 
-type BatchRow = RecentRow;
+interface BatchRow {
+  first_seq: number;
+  count: number;
+  published_at: number;
+  data: Buffer;
+}
 
 export interface Page {
   readonly messages: StoredMessage[];
@@ -41,8 +45,6 @@ export class LogReader {
   constructor(
     db: Database.Database,
     private readonly stats: EmbeddedBrokerStats,
-    /** The newest rows, read from memory when a page starts in them (`recent-rows.ts`). */
-    private readonly recent: RecentRows,
   ) {
     this.containing = db.prepare(
       'SELECT first_seq, count, published_at, data FROM batches WHERE topic_id = ? AND first_seq <= ? ORDER BY first_seq DESC LIMIT 1',
@@ -75,17 +77,9 @@ export class LogReader {
     };
     const kept = this.position;
     const resume = kept !== undefined && kept.topicId === topicId && kept.seq === from ? kept : undefined;
-    const inMemory = this.recent.containing(topicId, from);
-    const first = resume !== undefined ? resume.row : (inMemory ?? this.containing.get(topicId, from));
+    const first = resume !== undefined ? resume.row : this.containing.get(topicId, from);
     if (first !== undefined) take(first, resume);
-    if (inMemory !== undefined) {
-      // Every later row is in memory too (the recent rows are a suffix of the log).
-      for (let row = this.recent.following(topicId, inMemory); row !== undefined && messages.length < max; ) {
-        take(row);
-        row = this.recent.following(topicId, row);
-      }
-      this.stats.pageReadsFromMemory++;
-    } else if (messages.length < max) {
+    if (messages.length < max) {
       for (const row of this.after.iterate(topicId, from)) {
         take(row);
         if (messages.length >= max) break;
@@ -98,11 +92,6 @@ export class LogReader {
     return { messages, next };
   }
 
-  /** Rows wholly below `seq` were deleted (retention): forget any copy of them. */
-  deletedBelow(topicId: number, seq: number): void {
-    this.recent.forgetBelow(topicId, seq);
-  }
-
   /** The messages at the given sequences (ascending); sequences no longer stored are absent from the map. */
   readSeqs(topicId: number, seqs: readonly number[]): Map<number, StoredMessage> {
     const found = new Map<number, StoredMessage>();
@@ -110,7 +99,7 @@ export class LogReader {
     let offsets: number[] = [];
     for (const seq of seqs) {
       if (row === undefined || seq < row.first_seq || seq >= row.first_seq + row.count) {
-        row = this.recent.containing(topicId, seq) ?? this.containing.get(topicId, seq);
+        row = this.containing.get(topicId, seq);
         if (row === undefined || seq >= row.first_seq + row.count) {
           row = undefined;
           continue;

@@ -48,11 +48,6 @@ export interface EmbeddedTuning {
    * rows, so it may hold fewer (and no row holds more than this). Default 8192.
    */
   readonly maxTransactionMessages?: number;
-  /**
-   * Bytes of the newest committed batch rows kept in memory over all topics, so that a group a little
-   * behind reads them without SQLite (0 keeps none). Default 16 MiB.
-   */
-  readonly recentRowBytes?: number;
   /** How often retention runs (piggybacking on a commit), in ms. Default 1000. */
   readonly retentionIntervalMs?: number;
 }
@@ -66,7 +61,6 @@ export function resolveTuning(t: EmbeddedTuning = {}): ResolvedTuning {
     maxRowMessages: positiveInt(t.maxRowMessages, 256, 'maxRowMessages'),
     maxRowBytes: positiveInt(t.maxRowBytes, 256 * 1024, 'maxRowBytes'),
     maxTransactionMessages: positiveInt(t.maxTransactionMessages, 8192, 'maxTransactionMessages'),
-    recentRowBytes: nonNegativeInt(t.recentRowBytes, 16 * 1024 * 1024, 'recentRowBytes'),
     retentionIntervalMs: positiveInt(t.retentionIntervalMs, 1000, 'retentionIntervalMs'),
   };
 }
@@ -74,11 +68,5 @@ export function resolveTuning(t: EmbeddedTuning = {}): ResolvedTuning {
 export function positiveInt(value: number | undefined, fallback: number, name: string): number {
   if (value === undefined) return fallback;
   if (!Number.isSafeInteger(value) || value < 1) throw new RangeError(`${name} must be a positive integer, got ${value}`);
-  return value;
-}
-
-function nonNegativeInt(value: number | undefined, fallback: number, name: string): number {
-  if (value === undefined) return fallback;
-  if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`${name} must be a non-negative integer, got ${value}`);
   return value;
 }

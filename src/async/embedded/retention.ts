@@ -88,7 +88,6 @@ export class RetentionRunner {
       topic.bytes -= row.bytes;
     }
     topic.firstSeq = cut;
-    this.reader.deletedBelow(topic.id, cut);
     this.setFirstSeq.run(cut, topic.id);
     return deleted;
   }

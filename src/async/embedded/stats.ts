@@ -18,8 +18,6 @@ export interface EmbeddedBrokerStats {
   longestCommitMs: number;
   /** Page reads from the log by the dispatcher (a group catching up from disk). */
   pageReads: number;
-  /** Of those, page reads served from the newest rows kept in memory (`recent-rows.ts`), not from SQLite. */
-  pageReadsFromMemory: number;
   /** Messages decoded from the log (page reads, parked and restored messages). */
   messagesRead: number;
   /** Largest number of messages decoded by one page read. */
@@ -43,7 +41,6 @@ export function newStats(): EmbeddedBrokerStats {
     largestTransaction: 0,
     longestCommitMs: 0,
     pageReads: 0,
-    pageReadsFromMemory: 0,
     messagesRead: 0,
     largestPage: 0,
     largestWindow: 0,

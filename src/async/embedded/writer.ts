@@ -11,7 +11,7 @@
  * Messages of one topic in one transaction are stored as a few batch rows (`batch-codec.ts`), so the cost
  * per message is a share of one row insert. A message is encoded into its row as it is published: the
  * publish keeps no copy of its body or headers and no message object, only its promise's callbacks; the
- * committed rows are what caught-up groups then read their messages from (`RecentRow`). Acks cost a rewrite of each touched group's small `unsettled`
+ * committed rows are what caught-up groups then read their messages from (`CommittedRow`). Acks cost a rewrite of each touched group's small `unsettled`
  * BLOB per transaction, not a row each.
  *
  * Durability `power` runs transactions that store messages with `synchronous=FULL` (the WAL is fsynced
@@ -25,7 +25,6 @@ import { BatchEncoder, encodedSizeBound, type EncodableMessage } from './batch-c
 import type { Durability } from './database.js';
 import type { ResolvedTuning } from './options.js';
 import type { EmbeddedBrokerStats } from './stats.js';
-import type { RecentRow } from './recent-rows.js';
 import type { TopicState } from './topic-state.js';
 
 /** A publish waiting for the commit of its row. */
@@ -44,6 +43,14 @@ interface QueuedRow {
   readonly waiters: PublishWaiter[];
 }
 
+/** A row as committed: what caught-up groups read its messages from (`committedMessages`). */
+export interface CommittedRow {
+  readonly first_seq: number;
+  readonly count: number;
+  readonly published_at: number;
+  readonly data: Buffer;
+}
+
 /** A group whose persistent state (cursor, unsettled window) changed since the last commit. */
 export interface DirtyGroup {
   readonly id: number;
@@ -58,7 +65,7 @@ export type ParkedOp =
 
 export interface WriterHooks {
   /** Rows of `topic` just committed, in sequence order: hand their messages to caught-up groups. */
-  onCommitted(topic: TopicState, rows: readonly RecentRow[]): void;
+  onCommitted(topic: TopicState, rows: readonly CommittedRow[]): void;
   /** Work to do inside the transaction after everything else (retention). Called when `retentionDue()`. */
   retention(now: number): void;
   /** Errors no caller can receive (a failing hand-off after a successful commit). */
@@ -249,7 +256,7 @@ export class CommitWriter {
     this.waiter = undefined;
     const now = this.clock.now();
     const runRetention = this.retentionRequested || now - this.lastRetentionAt >= this.tuning.retentionIntervalMs;
-    let committedByTopic: Map<TopicState, RecentRow[]> | undefined;
+    let committedByTopic: Map<TopicState, CommittedRow[]> | undefined;
     this.pendingBytes.clear();
     const started = performance.now();
     try {
@@ -334,8 +341,8 @@ export class CommitWriter {
     return taken;
   }
 
-  private writeRows(rows: readonly QueuedRow[], now: number): Map<TopicState, RecentRow[]> {
-    const byTopic = new Map<TopicState, RecentRow[]>();
+  private writeRows(rows: readonly QueuedRow[], now: number): Map<TopicState, CommittedRow[]> {
+    const byTopic = new Map<TopicState, CommittedRow[]>();
     for (const row of rows) {
       const topic = row.topic;
       let list = byTopic.get(topic);
