@@ -13,7 +13,7 @@ import { courierConsumer, courierProducer } from './systems/courier.js';
 import { rabbitConsumer, rabbitProducer } from './systems/rabbitmq.js';
 import { redisConsumer, redisProducer } from './systems/redis-streams.js';
 import type { ConsumerSide, ProducerSide } from './systems/system.js';
-import { nowMs, stampedBody, type Command, type ConsumedReply, type ProduceReply, type SystemSpec } from './wire.js';
+import { nowMs, restamp, stampedBody, type Command, type ConsumedReply, type ProduceReply, type SystemSpec } from './wire.js';
 
 const producers = new Map<string, ProducerSide>();
 const consumers = new Map<string, ConsumerSide>();
@@ -53,9 +53,12 @@ async function produce(side: ProducerSide, topic: string, n: number, window: num
   const startAt = nowMs();
   let next = 0;
   const worker = async (): Promise<void> => {
+    // One body per worker, reused once its publish settled (see `restamp`): allocating a body per message
+    // is harness overhead in the producer process, and the producer is the broker's owner for Courier.
+    const body = stampedBody();
     while (next < n) {
       next++;
-      await side.publish(topic, stampedBody());
+      await side.publish(topic, restamp(body));
     }
   };
   await Promise.all(Array.from({ length: Math.min(window, n) }, worker));

@@ -55,8 +55,15 @@ const template = Buffer.alloc(BODY_BYTES, 0x61);
 
 /** A fresh 256-byte body carrying its send time in its first 8 bytes. */
 export function stampedBody(): Buffer {
-  const body = Buffer.allocUnsafe(BODY_BYTES);
-  template.copy(body);
+  return restamp(Buffer.from(template));
+}
+
+/**
+ * Write the send time into a body made by `stampedBody`, for reuse by a producer that publishes one
+ * message at a time: every system's client has read (copied, encoded, sent) the body by the time its
+ * publish settled, so the next message may go in the same buffer.
+ */
+export function restamp(body: Buffer): Buffer {
   body.writeDoubleLE(nowMs(), 0);
   return body;
 }
