@@ -15,7 +15,8 @@
  * shipped (`bench/lib/shipped.ts`: plain JavaScript, not the sources through tsx), as the anchors' client
  * libraries run.
  *
- * Measured after one discarded warm-up run per system, interleaved per round (median of rounds):
+ * Measured after one discarded warm-up run per system (as long as a measured run); throughput rounds with
+ * the systems' order rotating, then latency rounds (medians of 5 and 3 rounds, 1 each with --quick):
  * - end-to-end msg/s: messages / (last consumed − first published);
  * - p99 delivery latency while publishing at a paced 1,000 msg/s (receipt − publish call, from a
  *   timestamp in the message; first 10% dropped as warm-up).
@@ -91,18 +92,24 @@ export const suite: Suite = {
           m.failed.set(c.key, `could not connect: ${String(error).slice(0, 160)}`);
         }
       }
-      // One discarded warm-up run per system first: Courier and every client library are JIT-compiled
-      // JavaScript, and a cold first run measures the compiler, not the broker.
+      // One discarded warm-up run per system first, as long as a measured one: Courier and every client
+      // library are JIT-compiled JavaScript, and a cold first run measures the compiler, not the broker; a
+      // broker's first run also grows its files, where later runs reuse the space retention freed.
       for (const c of open) {
-        await measure(producer, consumer, c.key, `bench-${c.key}-warmup`, Math.min(10_000, c.count[0]), { op: 'produce', window: WINDOW }).catch((e: unknown) => {
+        await measure(producer, consumer, c.key, `bench-${c.key}-warmup`, c.count[quick ? 0 : 1], { op: 'produce', window: WINDOW }).catch((e: unknown) => {
           m.failed.set(c.key, `warm-up: ${String(e).slice(0, 160)}`);
         });
       }
-      const rounds = quick ? 1 : 3;
+      const rounds = quick ? 1 : 5;
+      const latencyRounds = quick ? 1 : 3;
       const paced = quick ? 2_000 : 10_000;
       let run = 0;
+      // Throughput rounds first, back to back, the systems' order rotating each round so none is always
+      // first; then the paced latency rounds. Interleaving them ran each round's first system right after
+      // ten idle-ish seconds of pacing, when V8 had shrunk the young generation again.
       for (let r = 0; r < rounds; r++) {
-        for (const c of open) {
+        for (let i = 0; i < open.length; i++) {
+          const c = open[(i + r) % open.length]!;
           const n = c.count[quick ? 0 : 1];
           const topic = `bench-${c.key}-tp-${r}-${run++}`;
           const result = await measure(producer, consumer, c.key, topic, n, { op: 'produce', window: WINDOW }).catch((e: unknown) => {
@@ -111,6 +118,8 @@ export const suite: Suite = {
           });
           if (result !== undefined) m.add(m.rates, c.key, (n / (result.consumed.lastAt - result.produced.startAt)) * 1000);
         }
+      }
+      for (let r = 0; r < latencyRounds; r++) {
         for (const c of open.filter((o) => o.latency)) {
           const topic = `bench-${c.key}-lat-${r}-${run++}`;
           const result = await measure(producer, consumer, c.key, topic, paced, { op: 'pace', rate: PACED_RATE }).catch((e: unknown) => {
