@@ -59,25 +59,31 @@
  * Retention deletes whole batch rows (`retention.ts`); by default a message goes once every group acked it.
  *
  * ## Performance shape
- * Per transaction: one row insert per ≤256 messages of a topic, one small BLOB rewrite per touched group
+ * Per transaction: one row insert per ≤256 messages of a topic (a transaction carries whole rows), one small BLOB rewrite per touched group
  * (acks cost no row of their own), parked moves if any. A caught-up group receives committed messages from
  * memory; a lagging one reads pages of at most `readAheadPage` messages, only when a subscriber has room
  * (the log reader keeps the row a page ended in, so reading in order fetches each row once).
  * Commits happen as soon as the writer is free, so a lone message is not held back waiting for company.
  * A deep queue costs nothing extra (`npm run bench -- backlog`: with 10 M messages queued, publish and
- * consume rates are those of an empty queue, RSS ~210 MB, opening takes no scan of the log).
+ * consume rates are those of an empty queue, RSS ~205 MB, opening takes no scan of the log).
  *
- * In process, 256-byte messages: ~600 k msg/s published and ~550 k msg/s consumed (backlog suite). Served
- * to a remote consumer with the producer in the owning process (`npm run bench -- broker`), the owner's
- * one thread does everything per message (the producer's own code, publish, commit, delivery frames,
- * settlements) for ~5–5.5 µs of CPU, and that bounds the end-to-end rate (~210 k msg/s on a 2-vCPU machine).
- * Deliveries do not wait for commits: the credit a chunk of settlements returns is spent and its
- * deliveries written before the next group commit runs (`remote/framed-socket.ts`). When the producer
- * outruns the consumer, the group's window fills and it reads the rest back from disk, in order, one row
- * per read; such a message is a `LoggedMessage` over its row's bytes, decoded only if an in-process
- * consumer reads it, and sent to a remote consumer as its stored bytes (protocol 2's DELIVER_ENTRY), which
- * took the owner from ~6.6 to ~5–5.5 µs per message. Keeping more of the tail in memory as message objects
- * was measured slower (the retained objects survive young-generation GCs).
+ * In process, 256-byte messages: ~640–780 k msg/s published and ~710–810 k msg/s consumed (backlog suite).
+ * A publish is encoded into its topic's open batch row at once (`writer.ts`): no copy of its body or
+ * headers and no message object waits for the commit. Served to a remote consumer with the producer in the
+ * owning process (`npm run bench -- broker`), the owner's one thread does everything per message (the
+ * producer's own code, publish, commit, delivery frames, settlements) for ~4.3–4.6 µs of CPU, and that
+ * bounds the end-to-end rate (~220–260 k msg/s on a 2-vCPU machine): measured apart, publishing costs the
+ * owner ~1.5 µs per message and delivering a backlog ~2.5 µs, of which reading rows back from SQLite and
+ * the GC of their Buffers are about a quarter. Deliveries do not wait for commits: the credit a chunk of
+ * settlements returns is spent and its deliveries written before the next group commit runs
+ * (`remote/framed-socket.ts`). When the producer outruns the consumer, the group's window fills and it
+ * reads the rest back from disk, in order, one row per read; such a message is a `LoggedMessage` over its
+ * row's bytes, decoded only if an in-process consumer reads it, and sent to a remote consumer as its
+ * stored bytes (protocol 2's DELIVER_ENTRY). Keeping more of the tail in memory was measured twice and
+ * dropped: as message objects it was slower, and as the committed rows' buffers (16 MiB) it gained nothing
+ * end to end and added ~80 MB of RSS (retained buffers die in the old generation and wait for a major GC).
+ * Running the transactions on a worker thread was measured slower too: on two cores the thread competes
+ * with the consumer process, and each plan is copied to it.
  *
  * Known limit: a passive checkpoint never finishes while the writer keeps appending, and SQLite restarts
  * the WAL only after one did, so under writes that never pause (a 10 M-message fill at ~330 k msg/s) the
