@@ -142,10 +142,13 @@ describe.skipIf(!target.available)('redis adapter', () => {
   });
 
   it('claims a message whose lease ran out for another consumer, and extend keeps the lease', async () => {
+    // The extension is renewed every half lease: a lease of 1 s tolerates the event-loop stalls of a
+    // loaded CI machine (at 300 ms, a 150 ms stall let the taker claim the extended message).
+    const LEASE_MS = 1000;
     const topic = unique('r-lease');
     const held: Delivery[] = [];
     let extended = false;
-    const holder = await broker.subscribe(topic, { group: 'g', leaseMs: 300 }, async (d) => {
+    const holder = await broker.subscribe(topic, { group: 'g', leaseMs: LEASE_MS }, async (d) => {
       held.push(d);
       if (d.message.id === 'keep') {
         await d.extend(5_000);
@@ -155,15 +158,15 @@ describe.skipIf(!target.available)('redis adapter', () => {
     await broker.publish(topic, msg('drop'));
     await broker.publish(topic, msg('keep'));
     // The taker starts once the extension is stored: on a loaded machine the holder's handler may run later
-    // than the 300 ms lease, and a taker started before the extension could rightly claim 'keep'.
+    // than the lease, and a taker started before the extension could rightly claim 'keep'.
     await until(() => held.length === 2 && extended, 'both delivered to the holder, keep extended');
     const taken: Array<[string, number]> = [];
-    const taker = await broker.subscribe(topic, { group: 'g', leaseMs: 300 }, async (d) => {
+    const taker = await broker.subscribe(topic, { group: 'g', leaseMs: LEASE_MS }, async (d) => {
       taken.push([d.message.id, d.message.attempt]);
       await d.ack();
     });
     await until(() => taken.some(([id]) => id === 'drop'), 'abandoned message claimed');
-    await sleep(900); // three lease lengths: the extended message stays with the holder
+    await sleep(3 * LEASE_MS); // three lease lengths: the extended message stays with the holder
     expect(taken.filter(([id]) => id === 'keep')).toEqual([]);
     expect(taken.find(([id]) => id === 'drop')![1]).toBeGreaterThanOrEqual(2);
     await held.find((d) => d.message.id === 'keep')!.ack();
