@@ -75,6 +75,9 @@ describe.skipIf(!target.available)('nats adapter', () => {
       await d.ack();
     });
     const seen = raw.subscribe(t, { max: 1 });
+    // The SUB goes out with the connection's next flush; the publish travels on another connection and,
+    // on a loaded machine, could reach the server first and never be seen here.
+    await raw.flush();
     const receipt = await broker.publish(t, msg('a1', { key: 'k1' }));
     for await (const m of seen) {
       expect(m.headers?.get('Nats-Msg-Id')).toBe('a1');

@@ -12,7 +12,7 @@
  * - nack / release: the entry stays in the group's pending list and enters the retry set, due now or after
  *   the delay; any consumer of the group claims it when due, counting an attempt;
  * - extend: reset the entry's idle time (`XCLAIM … JUSTID`), repeated every half lease for long extensions;
- * - lease expiry: nothing to undo; the next lease scan (here or in another consumer) claims the entry.
+ * - lease expiry: nothing to undo; the next regular lease scan (here or in another consumer) claims the entry.
  * Nack and extend act only while this consumer still owns the entry (`OWNED` script).
  */
 import type { Redis } from 'ioredis';
@@ -201,9 +201,10 @@ export class RedisSubscription implements Subscription {
     },
     extend: (entryId, ms) => this.keeper.extend(entryId, ms),
     expire: async (entryId) => {
+      // The entry goes back to the group: any consumer's next lease scan claims it. Not this one's at once:
+      // a consumer that let a lease run out (stuck, or slow) would otherwise win its own message back
+      // before the others had a chance, every time.
       this.keeper.stop(entryId);
-      this.nextLeaseScan = 0;
-      this.nextPoll = 0;
     },
     release: async (entryId) => {
       this.keeper.stop(entryId);

@@ -341,8 +341,12 @@ export class GrpcServer implements ServerTransport<GrpcServeOptions> {
       stream.respond(encoder.encode([...RESPONSE_FIELDS, ...fields]), true); // trailers-only
       return;
     }
-    // Headers went out (a stream in progress): end it with these trailers.
-    stream.sendTrailers(encoder.encode(fields));
+    // Headers went out (a stream in progress): end it with these trailers. A call that ran out of time or
+    // was cancelled says so at once, without waiting for its unsent messages to fit the window (the
+    // client may not be reading); any other error follows what was already produced, in order.
+    const block = encoder.encode(fields);
+    if (error instanceof DeadlineExceededError || error instanceof CancelledError) stream.sendTrailersNow(block);
+    else stream.sendTrailers(block);
   }
 
   // --------------------------------------------------------------------------------------- streaming

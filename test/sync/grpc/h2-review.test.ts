@@ -4,6 +4,7 @@
  * CONTINUATION flood of empty frames, a socket that never sends the preface, a PING flood from a peer that
  * does not read) and the client's retry decision for a streaming call cut off before its response headers.
  */
+import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { afterEach, describe, expect, it } from 'vitest';
 import { command, service } from '../../../src/core/contract.js';
@@ -22,7 +23,7 @@ import {
   windowUpdate,
 } from '../../../src/sync/grpc/h2/frames.js';
 import { type GrpcServerOptions, grpc, grpcServer, protoMethod } from '../../../src/sync/grpc/index.js';
-import { RawClient, encoder, grpcRequestFields, sleep, until } from './h2-helpers.js';
+import { RawClient, encoder, fieldMap, grpcRequestFields, sleep, until } from './h2-helpers.js';
 
 const Ops = service('ops', {
   commands: {
@@ -165,6 +166,31 @@ describe('H2ServerSession: bounds against a hostile client', () => {
     const flood = Buffer.alloc(empty.length * 600_000);
     for (let at = 0; at < flood.length; at += empty.length) empty.copy(flood, at);
     client.send(frame(FrameType.HEADERS, 0, 1, block.subarray(0, 4)), flood);
+    expect(await closedWithin(client)).toBe(true);
+    expect(goawayCode(client)).toBe(H2Code.ENHANCE_YOUR_CALM);
+  });
+
+  it('the header block cap follows the header list limit: a list over it is a stream error, a block far over it a connection error', async () => {
+    // Limit 16 KiB: blocks up to 4 × 16 KiB + 64 KiB are decoded (a list too large is answered 431 on its
+    // stream, the connection goes on); a bigger block is an attack. Before, the cap was a fixed 4 MB.
+    const { port } = await start({ limits: { maxHeaderListBytes: 16 * 1024 } });
+    const inBlocks = (id: number, fields: string[]): Buffer[] => {
+      const block = encoder.encode(fields);
+      const frames: Buffer[] = [];
+      for (let at = 0; at < block.length; at += 16_384) {
+        const last = at + 16_384 >= block.length;
+        frames.push(frame(at === 0 ? FrameType.HEADERS : FrameType.CONTINUATION, last ? Flag.END_HEADERS : 0, id, block.subarray(at, at + 16_384)));
+      }
+      return frames;
+    };
+    // Incompressible values (random hex), so the block is about as large as the list.
+    const noise = (bytes: number): string => randomBytes(bytes / 2).toString('hex');
+    const client = await raw(port);
+    client.send(...inBlocks(1, grpcRequestFields(chargeMethod.path, ['x-big', noise(40_000)])));
+    const refused = await client.next((f) => f.id === 1 && f.type === FrameType.HEADERS);
+    expect(fieldMap(refused.fields)[':status']).toBe('431');
+    expect(client.frames.some((f) => f.type === FrameType.GOAWAY)).toBe(false);
+    client.send(...inBlocks(3, grpcRequestFields(chargeMethod.path, ['x-big', noise(200_000)])));
     expect(await closedWithin(client)).toBe(true);
     expect(goawayCode(client)).toBe(H2Code.ENHANCE_YOUR_CALM);
   });

@@ -16,7 +16,7 @@ import type { Context } from '../../../src/core/context.js';
 import { HeadersTooLargeError, InternalError, UnavailableError } from '../../../src/sync/errors.js';
 import { messageCodec } from '../../../src/sync/grpc/codec.js';
 import { H2ClientSession, type H2ClientOptions } from '../../../src/sync/grpc/h2/client-session.js';
-import { CLIENT_PREFACE, Flag, FrameType, H2Code, frame } from '../../../src/sync/grpc/h2/frames.js';
+import { CLIENT_PREFACE, Flag, FrameType, H2Code, frame, settingsFrame } from '../../../src/sync/grpc/h2/frames.js';
 import {
   type GrpcServer,
   type GrpcServerOptions,
@@ -653,6 +653,49 @@ describe('H2ServerSession (grpcServer) with a raw client', () => {
     await raw.next((f) => f.id === 9 && fieldMap(f.fields)['grpc-status'] === '0');
     expect(raw.frames.some((f) => f.type === FrameType.GOAWAY)).toBe(false);
   });
+
+  /**
+   * A server stream whose client never opens its window: the deadline passes with messages queued. With a
+   * window of whole messages the server ends the stream at once with DEADLINE_EXCEEDED trailers (header
+   * blocks are not flow-controlled), dropping what did not fit; with a message half sent it resets the
+   * stream (CANCEL) rather than leave a truncated message before the trailers.
+   */
+  for (const [shape, messagesInWindow] of [
+    ['whole messages', 4],
+    ['a message half sent', 4.5],
+  ] as const) {
+    it(`a server stream whose deadline passes while the client does not read ends at once (${shape} in the window)`, async () => {
+      const { port } = await startLab();
+      const blobs = protoMethod(Lab.queries.blobs);
+      const chunk = messageCodec(blobs.response).encodeFrame({ b: 'a'.repeat(1000) }).length;
+      const window = Math.floor(messagesInWindow * chunk);
+      const raw = await RawClient.connect(port, false);
+      raw.send(CLIENT_PREFACE, settingsFrame([[4, window]])); // SETTINGS_INITIAL_WINDOW_SIZE; never a WINDOW_UPDATE
+      const started = Date.now();
+      raw.send(
+        raw.headers(1, grpcRequestFields(blobs.path, ['grpc-timeout', '300m']), false),
+        raw.data(1, messageCodec(blobs.request).encodeFrame({ n: 100, size: 1000 }), true),
+      );
+      const ending = await raw.next(
+        (f) => f.id === 1 && (f.type === FrameType.RST_STREAM || (f.fields !== undefined && fieldMap(f.fields)['grpc-status'] !== undefined)),
+        3000,
+      );
+      const took = Date.now() - started;
+      expect(took).toBeGreaterThanOrEqual(250);
+      expect(took).toBeLessThan(2000);
+      const data = raw.frames.filter((f) => f.id === 1 && f.type === FrameType.DATA).reduce((n, f) => n + f.payload.length, 0);
+      expect(data).toBe(window); // the window, no more: everything else was dropped, not sent
+      if (messagesInWindow === 4) {
+        expect(ending.type).toBe(FrameType.HEADERS);
+        expect(ending.flags & Flag.END_STREAM).toBe(Flag.END_STREAM);
+        expect(fieldMap(ending.fields)['grpc-status']).toBe('4'); // DEADLINE_EXCEEDED
+      } else {
+        expect(ending.type).toBe(FrameType.RST_STREAM);
+        expect(ending.payload.readUInt32BE(0)).toBe(H2Code.CANCEL);
+      }
+      raw.destroy();
+    });
+  }
 
   it('a PING is answered with a PING ACK carrying the same payload', async () => {
     const { port } = await startLab();

@@ -55,11 +55,15 @@ interface PendingBlock {
 }
 
 /**
- * Largest header block (all CONTINUATIONs together, frame headers counted) before decoding; more is an
- * attack. Frame headers count because an empty CONTINUATION adds nothing to `size` yet is kept (a view of
- * its socket chunk) until END_HEADERS (CVE-2024-27316-style floods).
+ * Largest header block (all CONTINUATIONs together, frame headers counted) before decoding, as a multiple
+ * of the header list limit: more is an attack, answered with a connection error. Frame headers count
+ * because an empty CONTINUATION adds nothing to `size` yet is kept (a view of its socket chunk) until
+ * END_HEADERS (CVE-2024-27316-style floods). The slack over the limit keeps a list merely too large a
+ * stream error (431, the connection goes on): Huffman coding can spell a byte in up to 30 bits, and each
+ * field costs a few bytes of framing.
  */
-const MAX_BLOCK_BYTES = 4 * 1024 * 1024;
+const BLOCK_BYTES_PER_LIST_BYTE = 4;
+const BLOCK_BYTES_SLACK = 64 * 1024;
 
 /** Unflushed frame bytes above which the connection counts as congested (writers wait for the flush). */
 const OUT_HIGH_WATER = 256 * 1024;
@@ -87,6 +91,8 @@ export abstract class H2Session implements StreamHost {
   protected failure: Error | undefined;
   private readonly parser: FrameParser;
   private readonly decoder: HpackDecoder;
+  /** Largest header block accepted before decoding (see `BLOCK_BYTES_PER_LIST_BYTE`). */
+  private readonly maxBlockBytes: number;
   private readonly connectionWindowSize: number;
   /** Streams with data held back only by the connection's send window. */
   private readonly blocked = new Set<H2Stream>();
@@ -123,6 +129,7 @@ export abstract class H2Session implements StreamHost {
     this.settingsGrace = Math.max(0, DEFAULT_WINDOW_SIZE - this.streamWindowSize);
     const maxHeaderListSize = options.maxHeaderListSize ?? 64 * 1024;
     this.decoder = new HpackDecoder({ maxHeaderListSize });
+    this.maxBlockBytes = BLOCK_BYTES_PER_LIST_BYTE * maxHeaderListSize + BLOCK_BYTES_SLACK;
     this.parser = new FrameParser(
       DEFAULT_MAX_FRAME_SIZE,
       (type, flags, id, payload) => this.onFrame(type, flags, id, payload),
@@ -248,6 +255,7 @@ export abstract class H2Session implements StreamHost {
       stream.queuedBytes -= n;
       if (whole) queued.shift();
       else queued[0] = chunk.subarray(n);
+      stream.headStarted = !whole;
       if (last) return stream.endedLocally();
     }
     if (!stream.endQueued) return;
@@ -445,7 +453,7 @@ export abstract class H2Session implements StreamHost {
     block.chunks.push(payload);
     block.size += payload.length;
     block.wire += FRAME_HEADER_LENGTH + payload.length;
-    if (block.wire > MAX_BLOCK_BYTES)
+    if (block.wire > this.maxBlockBytes)
       throw new H2ConnectionError(H2Code.ENHANCE_YOUR_CALM, 'header block too large');
     if ((flags & Flag.END_HEADERS) === 0) return;
     this.block = undefined;

@@ -64,6 +64,8 @@ export class H2Stream {
   /** DATA waiting for window, and whether END_STREAM follows it. */
   queued: Buffer[] = [];
   queuedBytes = 0;
+  /** True while the first queued chunk is partly on the wire (a DATA frame carried only its start). */
+  headStarted = false;
   endQueued = false;
   /** Trailers to end our side with once the queued data is out (instead of an empty END_STREAM DATA). */
   trailers: Buffer | undefined;
@@ -127,6 +129,25 @@ export class H2Stream {
     this.trailers = block;
     this.endQueued = true;
     this.host.flushData(this);
+  }
+
+  /**
+   * End our side with trailers now, dropping the queued chunks not yet begun on the wire: for a call that
+   * ended on its deadline or was cancelled, whose unsent messages nobody will read, behind a window that
+   * may never open again. Header blocks are not flow-controlled, so the trailers go at once. A chunk
+   * already half sent cannot be cut short without leaving the peer a truncated message, so then the
+   * stream is reset with `CANCEL` instead.
+   */
+  sendTrailersNow(block: Buffer): void {
+    if (this.closed || this.localEnded) return;
+    if (this.headStarted) {
+      this.reset(H2Code.CANCEL);
+      return;
+    }
+    this.queued.length = 0;
+    this.queuedBytes = 0;
+    this.endQueued = false;
+    this.sendTrailers(block);
   }
 
   reset(code: number = H2Code.CANCEL): void {
