@@ -23,6 +23,7 @@ import type { Clock, TimerHandle } from '../../core/clock.js';
 import { delayOf } from '../adapter-kit/options.js';
 import type { Lag } from '../broker.js';
 import { LoggedMessage, type StoredMessage } from './batch-codec.js';
+import { EntryList, type Linked } from './entry-list.js';
 import type { LogReader } from './log-reader.js';
 import type { ResolvedTuning } from './options.js';
 import { Queue } from './queue.js';
@@ -40,13 +41,16 @@ const GONE = 4;
 type EntryState = typeof READY | typeof IN_FLIGHT | typeof HELD | typeof WAITING | typeof GONE;
 
 /** A message in a group's window. */
-export class Entry implements UnsettledEntry {
+export class Entry implements UnsettledEntry, Linked<Entry> {
   state: EntryState = READY;
   /** Bumped on every delivery and every settlement/expiry, so an old `Delivery` can no longer settle. */
   token = 0;
   leaseUntil = 0;
   due = 0;
   subscriber: Subscriber | undefined;
+  /** Neighbours in the window's `EntryList`. */
+  prev: Entry | undefined = undefined;
+  next: Entry | undefined = undefined;
 
   constructor(
     readonly message: StoredMessage,
@@ -96,7 +100,7 @@ const RETRY_AFTER_ERROR_MS = 1000;
 
 export class GroupRuntime implements DirtyGroup {
   cursor: number;
-  private readonly entries = new Set<Entry>();
+  private readonly entries = new EntryList<Entry>();
   /** Redeliveries, released key successors and due messages: served before fresh ones. */
   private readonly priority = new Queue<Entry>();
   private readonly fresh = new Queue<Entry>();

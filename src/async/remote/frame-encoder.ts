@@ -27,13 +27,21 @@ export class FrameEncoder {
     this.buf[this.pos++] = type;
   }
 
-  /** Close the frame opened by `begin`; returns a view of it (valid for as long as the caller holds it). */
-  end(): Buffer {
-    const length = this.pos - this.frameStart - 4;
-    putU32BE(this.buf, this.frameStart, length);
-    const frame = this.buf.subarray(this.frameStart, this.pos);
+  /** Close the frame opened by `begin`. */
+  end(): void {
+    putU32BE(this.buf, this.frameStart, this.pos - this.frameStart - 4);
     this.frameStart = -1;
-    return frame;
+  }
+
+  /**
+   * Close the frame opened by `begin` and return a view of it (valid for as long as the caller holds it),
+   * for a frame kept to be sent again. `end` makes no view: a Buffer object per delivered message was a
+   * twentieth of the owning process's allocations in the broker benchmark.
+   */
+  endWithView(): Buffer {
+    const start = this.frameStart;
+    this.end();
+    return this.buf.subarray(start, this.pos);
   }
 
   u8(v: number): void {

@@ -27,7 +27,7 @@ export function encodePublish(enc: FrameEncoder, reqId: number, topic: string, m
     enc.abort();
     throw error;
   }
-  return enc.end();
+  return enc.endWithView();
 }
 
 export interface DecodedPublish {
@@ -147,7 +147,7 @@ export function encodeRequest(enc: FrameEncoder, reqId: number, request: unknown
   enc.begin(FrameType.REQUEST);
   enc.u32(reqId);
   enc.str(toJson(request));
-  return enc.end();
+  return enc.endWithView();
 }
 
 /** Writes one RESULTS entry. */

@@ -31,6 +31,7 @@ import {
   toJson,
   type ControlRequest,
 } from './protocol.js';
+import { DeliveryTable } from './delivery-table.js';
 import { ServedSubscription } from './served-subscription.js';
 import type { Socket } from 'node:net';
 
@@ -45,8 +46,7 @@ interface Outstanding {
 export class ServerSession {
   private readonly framed: FramedSocket;
   private readonly subs = new Map<number, ServedSubscription>();
-  private readonly outstanding = new Map<number, Outstanding>();
-  private nextDeliveryId = 0;
+  private readonly outstanding = new DeliveryTable<Outstanding>();
   private greeted = false;
   /** The protocol version agreed in the handshake. */
   private protocol = MIN_PROTOCOL_VERSION;
@@ -291,7 +291,7 @@ export class ServerSession {
         if (sub === undefined) return undefined;
         this.subs.delete(request.subId);
         await sub.close();
-        for (const [id, entry] of this.outstanding) if (entry.sub === sub) this.outstanding.delete(id);
+        this.outstanding.deleteWhere((entry) => entry.sub === sub);
         return undefined;
       }
       case 'seek': {
@@ -326,9 +326,7 @@ export class ServerSession {
 
   private readonly forward = (sub: ServedSubscription, delivery: Delivery): void => {
     if (this.closed) return;
-    this.nextDeliveryId = (this.nextDeliveryId + 1) >>> 0 || 1;
-    const id = this.nextDeliveryId;
-    this.outstanding.set(id, { delivery, sub });
+    const id = this.outstanding.add({ delivery, sub });
     if (!(this.protocol >= 2 && this.forwardStored(sub.subId, id, delivery))) {
       encodeDeliver(this.framed.out, sub.subId, id, delivery.message);
     }

@@ -102,6 +102,44 @@ describe('embedded broker codecs', () => {
     );
   });
 
+  it('the unsettled window round-trips when it is runs of consecutive sequences, in any order', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 100_000, max: 2 ** 50 }),
+        fc.array(fc.record({ back: fc.integer({ min: 1, max: 90_000 }), length: fc.integer({ min: 1, max: 300 }), deliveries: fc.integer({ min: 0, max: 3 }) }), {
+          maxLength: 12,
+        }),
+        (cursor, runs) => {
+          const entries = runs.flatMap((r) =>
+            Array.from({ length: Math.min(r.length, r.back) }, (_, i) => ({ seq: cursor - r.back + i, deliveries: r.deliveries })),
+          );
+          expect(decodeUnsettled(cursor, encodeUnsettled(cursor, entries, entries.length))).toEqual(entries);
+        },
+      ),
+    );
+  });
+
+  it('a window of consecutive messages takes a few bytes, however many it holds', () => {
+    const cursor = 1_000_000;
+    const inFlight = Array.from({ length: 500 }, (_, i) => ({ seq: cursor - 4096 + i, deliveries: 1 }));
+    const ready = Array.from({ length: 3596 }, (_, i) => ({ seq: cursor - 3596 + i, deliveries: 0 }));
+    const window = [...inFlight, ...ready];
+    const blob = encodeUnsettled(cursor, window, window.length);
+    expect(blob.byteLength).toBeLessThan(16);
+    expect(decodeUnsettled(cursor, blob)).toEqual(window);
+  });
+
+  it('still reads the per-entry layout of earlier versions', () => {
+    // count 3, then (cursor - seq, deliveries) per entry: seqs 7, 9, 8 below cursor 10.
+    const legacy = Buffer.from([3, 3, 0, 1, 2, 2, 5]);
+    expect(decodeUnsettled(10, legacy)).toEqual([
+      { seq: 7, deliveries: 0 },
+      { seq: 9, deliveries: 2 },
+      { seq: 8, deliveries: 5 },
+    ]);
+    expect(decodeUnsettled(10, Buffer.from([0]))).toEqual([]);
+  });
+
   it('an empty or missing window decodes to nothing', () => {
     expect(decodeUnsettled(10, null)).toEqual([]);
     expect(decodeUnsettled(10, encodeUnsettled(10, [], 0))).toEqual([]);
