@@ -63,8 +63,11 @@ export function measureHeaders(headers: Readonly<Record<string, string>>): { cou
     chars += name.length + value.length;
   }
   if (count > MAX_SHORT_STRING) throw new RangeError(`more than ${MAX_SHORT_STRING} headers`);
-  return { count, chars };
+  return count === 0 ? NO_HEADERS : { count, chars };
 }
+
+/** What `measureHeaders` returns for no headers (most messages): one object, not one per publish. */
+const NO_HEADERS: { readonly count: number; readonly chars: number } = Object.freeze({ count: 0, chars: 0 });
 
 const FLAG_KEY = 1;
 const FLAG_NOT_BEFORE = 2;

@@ -107,7 +107,7 @@ import type {
   Subscription,
 } from '../broker.js';
 import type Database from 'better-sqlite3';
-import { committedMessages, measureHeaders, type LoggedMessage } from './batch-codec.js';
+import { committedMessages, measureHeaders, type EncodableMessage, type LoggedMessage } from './batch-codec.js';
 import { FALLBACK_AUTOCHECKPOINT_PAGES, openDatabase, type Durability } from './database.js';
 import { GroupRuntime, type GroupContext } from './group.js';
 import { LogReader } from './log-reader.js';
@@ -120,6 +120,9 @@ import { TopicState } from './topic-state.js';
 import { BackgroundCheckpointer } from './checkpointer.js';
 import { decodeUnsettled } from './window-codec.js';
 import { CommitWriter } from './writer.js';
+
+const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
+const NO_BODY = new Uint8Array(0);
 
 /** Ids and keys are stored with a 16-bit length (in UTF-16 code units). */
 const MAX_ID_CHARS = 0xffff;
@@ -152,6 +155,16 @@ export class EmbeddedBroker implements Broker {
   private readonly unlock: () => void;
   private readonly ctx: GroupContext;
   private readonly retention: RetentionRunner;
+  /** The message being handed to the writer (see `publish`). */
+  private readonly encodable: { -readonly [K in keyof EncodableMessage]: EncodableMessage[K] } = {
+    id: '',
+    key: undefined,
+    headers: NO_HEADERS,
+    headerCount: 0,
+    headerChars: 0,
+    body: NO_BODY,
+    notBefore: 0,
+  };
   private readonly topics = new Map<string, TopicState>();
   private readonly subscriptions = new Set<EmbeddedSubscription>();
   private readonly insertTopic: Database.Statement<[string], number>;
@@ -235,16 +248,21 @@ export class EmbeddedBroker implements Broker {
       return Promise.reject(error instanceof Error ? error : new Error(String(error)));
     }
     const delayMs = message.delayMs;
-    // Encoded into its batch row now: the publisher may reuse its buffers once publish returns.
-    return this.writer.publish(t, t.nextSeq++, {
-      id: message.id,
-      key: message.key,
-      headers: message.headers ?? {},
-      headerCount: measured.count,
-      headerChars: measured.chars,
-      body,
-      notBefore: delayMs !== undefined && delayMs > 0 ? this.clock.now() + delayMs : 0,
-    });
+    // Encoded into its batch row now: the publisher may reuse its buffers once publish returns, and the
+    // writer keeps nothing of `encodable`, so one object serves every publish.
+    const e = this.encodable;
+    e.id = message.id;
+    e.key = message.key;
+    e.headers = message.headers ?? NO_HEADERS;
+    e.headerCount = measured.count;
+    e.headerChars = measured.chars;
+    e.body = body;
+    e.notBefore = delayMs !== undefined && delayMs > 0 ? this.clock.now() + delayMs : 0;
+    try {
+      return this.writer.publish(t, t.nextSeq++, e);
+    } finally {
+      e.body = NO_BODY; // hold no reference to the caller's buffer
+    }
   }
 
   async subscribe(topic: string, options: SubscribeOptions, handler: DeliveryHandler): Promise<Subscription> {

@@ -59,13 +59,31 @@ export class EntryList<T extends Linked<T>> implements Iterable<T> {
     this.count = 0;
   }
 
-  *[Symbol.iterator](): Iterator<T> {
-    let node = this.head;
-    while (node !== undefined) {
+  [Symbol.iterator](): Iterator<T> {
+    return new ListIterator(this.head);
+  }
+}
+
+/**
+ * Walks the links; one object per loop. A generator allocated a result object per step, and the window is
+ * walked whole by every commit that stores it (thousands of entries). The result object is reused: `for…of`
+ * and spreading read it before asking for the next.
+ */
+class ListIterator<T extends Linked<T>> implements Iterator<T> {
+  private readonly step: { done: boolean; value: T | undefined } = { done: false, value: undefined };
+
+  constructor(private node: T | undefined) {}
+
+  next(): IteratorResult<T> {
+    const node = this.node;
+    if (node === undefined) {
+      this.step.done = true;
+      this.step.value = undefined;
+    } else {
       // Read the successor first: the caller may unlink `node` before asking for the next one.
-      const next: T | undefined = node.next;
-      yield node;
-      node = next;
+      this.node = node.next;
+      this.step.value = node;
     }
+    return this.step as IteratorResult<T>;
   }
 }

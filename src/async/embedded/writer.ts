@@ -27,20 +27,30 @@ import type { ResolvedTuning } from './options.js';
 import type { EmbeddedBrokerStats } from './stats.js';
 import type { TopicState } from './topic-state.js';
 
-/** A publish waiting for the commit of its row. */
-interface PublishWaiter {
-  readonly id: string;
-  readonly seq: number;
-  readonly resolve: (receipt: PublishReceipt) => void;
-  readonly reject: (error: unknown) => void;
-}
-
-/** A batch row being filled: messages of one topic with consecutive sequences, in publish order. */
+/**
+ * A batch row being filled: messages of one topic with consecutive sequences, in publish order. Message `i`
+ * has sequence `firstSeq + i`, id `ids[i]`, and its publish waits on `resolves[i]`/`rejects[i]` (parallel
+ * arrays rather than an object per publish).
+ */
 interface QueuedRow {
   readonly topic: TopicState;
   readonly firstSeq: number;
   readonly encoder: BatchEncoder;
-  readonly waiters: PublishWaiter[];
+  readonly ids: string[];
+  readonly resolves: ((receipt: PublishReceipt) => void)[];
+  readonly rejects: ((error: unknown) => void)[];
+}
+
+/**
+ * The row the publish being created joins: read by `joinRow`, the executor every publish promise shares.
+ * A promise runs its executor synchronously inside its constructor, so this is set just before and read
+ * just after; one shared executor saves a closure and its context per publish.
+ */
+let joining: QueuedRow | undefined;
+
+function joinRow(resolve: (receipt: PublishReceipt) => void, reject: (error: unknown) => void): void {
+  joining!.resolves.push(resolve);
+  joining!.rejects.push(reject);
 }
 
 /** A row as committed: what caught-up groups read its messages from (`committedMessages`). */
@@ -141,14 +151,14 @@ export class CommitWriter {
     let row = this.openRows.get(topic);
     if (
       row === undefined ||
-      row.firstSeq + row.waiters.length !== seq ||
+      row.firstSeq + row.ids.length !== seq ||
       // A transaction carries whole rows, so no row may hold more than one transaction may.
-      row.waiters.length >= Math.min(maxRowMessages, maxTransactionMessages) ||
+      row.ids.length >= Math.min(maxRowMessages, maxTransactionMessages) ||
       row.encoder.size + encodedSizeBound(message) > maxRowBytes
     ) {
       const hint = this.rowSizeHint.get(topic) ?? 0;
       const initial = Math.min(maxRowBytes, Math.max(4096, hint, encodedSizeBound(message)));
-      const fresh: QueuedRow = { topic, firstSeq: seq, encoder: new BatchEncoder(initial), waiters: [] };
+      const fresh: QueuedRow = { topic, firstSeq: seq, encoder: new BatchEncoder(initial), ids: [], resolves: [], rejects: [] };
       fresh.encoder.append(message); // queued only once it holds a message
       this.rows.push(fresh);
       this.openRows.set(topic, fresh);
@@ -156,12 +166,12 @@ export class CommitWriter {
     } else {
       row.encoder.append(message);
     }
-    const waiters = row.waiters;
-    const id = message.id;
-    return new Promise<PublishReceipt>((resolve, reject) => {
-      waiters.push({ id, seq, resolve, reject });
-      this.schedule();
-    });
+    row.ids.push(message.id);
+    joining = row;
+    const published = new Promise<PublishReceipt>(joinRow);
+    joining = undefined;
+    this.schedule();
+    return published;
   }
 
   /** Record that `group` must be written with the next commit. */
@@ -276,7 +286,7 @@ export class CommitWriter {
       })();
     } catch (error) {
       this.committing = false;
-      for (const row of rows) for (const w of row.waiters) w.reject(error);
+      for (const row of rows) for (const reject of row.rejects) reject(error);
       // Group state and parked moves still describe memory: keep them for the next attempt, in order.
       for (const group of dirty) this.dirty.add(group);
       this.parkedOps = parkedOps.concat(this.parkedOps);
@@ -298,8 +308,9 @@ export class CommitWriter {
     if (committedByTopic !== undefined) {
       let messages = 0;
       for (const row of rows) {
-        messages += row.waiters.length;
-        for (const w of row.waiters) w.resolve({ id: w.id, sequence: w.seq });
+        const { ids, resolves, firstSeq } = row;
+        messages += ids.length;
+        for (let i = 0; i < ids.length; i++) resolves[i]!({ id: ids[i]!, sequence: firstSeq + i });
       }
       this.stats.publishTransactions++;
       this.stats.messagesWritten += messages;
@@ -327,8 +338,8 @@ export class CommitWriter {
     const queued = this.rows;
     let end = 0;
     let messages = 0;
-    while (end < queued.length && (end === 0 || messages + queued[end]!.waiters.length <= limit)) {
-      messages += queued[end]!.waiters.length;
+    while (end < queued.length && (end === 0 || messages + queued[end]!.ids.length <= limit)) {
+      messages += queued[end]!.ids.length;
       end++;
     }
     const taken = end === queued.length ? queued : queued.slice(0, end);
@@ -350,7 +361,7 @@ export class CommitWriter {
       // Publish times never go backwards within a topic (time-based seek relies on it).
       const publishedAt = Math.max(Math.floor(now), topic.lastPublishedAt);
       const data = row.encoder.finish();
-      const count = row.waiters.length;
+      const count = row.ids.length;
       this.insertBatch.run(topic.id, row.firstSeq, count, publishedAt, data.byteLength, data);
       this.stats.rowsWritten++;
       this.pendingBytes.set(topic, (this.pendingBytes.get(topic) ?? 0) + data.byteLength);
