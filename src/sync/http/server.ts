@@ -10,6 +10,7 @@ import { ServedOperation, ServerRuntime, type ServerRuntimeOptions } from '../se
 import type { ServeOptions, ServerTransport } from '../transport.js';
 import { readJsonBody } from './body-reader.js';
 import { type EndpointSettings, RouteEndpoint, writeError } from './endpoint.js';
+import { IdleSweeper } from './idle-sweeper.js';
 import { type OpenApiDocument, type OpenApiInfo, openApiDocument } from './openapi.js';
 import { PROBLEM_CONTENT_TYPE, problemJson } from './problem.js';
 import { type HttpRoute, httpRoute } from './routes.js';
@@ -49,7 +50,12 @@ export interface HttpLimits {
   readonly headersTimeoutMs?: number;
   /** Time a client gets to send the complete request, ms. Default 30 s. */
   readonly requestTimeoutMs?: number;
-  /** Idle keep-alive connections are closed after this, ms. Default 72 s (above common proxies' 60 s). */
+  /**
+   * Idle keep-alive connections are closed after between this and twice this, ms (one sweep per period;
+   * see `idle-sweeper.ts`); 0 keeps them open. Default 72 s (above common proxies' 60 s, so that they close
+   * first). No `Keep-Alive: timeout` hint is sent: clients keep idle sockets for less than that anyway
+   * (undici 4 s).
+   */
   readonly keepAliveTimeoutMs?: number;
   /** How often Node checks header/request timeouts, ms. Default 1 s. */
   readonly timeoutCheckIntervalMs?: number;
@@ -94,6 +100,7 @@ export class HttpServer implements ServerTransport<HttpServeOptions> {
    */
   private readonly fastRoutes = new Map<string, Map<string, RouteEndpoint>>();
   private readonly fastPath: boolean;
+  private readonly sweeper: IdleSweeper;
   private readonly info: OpenApiInfo;
   private address: string | undefined;
   private closing = false;
@@ -121,9 +128,12 @@ export class HttpServer implements ServerTransport<HttpServeOptions> {
       maxHeaderSize: limits.maxHeaderBytes ?? 16 * 1024,
       headersTimeout: limits.headersTimeoutMs ?? 10_000,
       requestTimeout: limits.requestTimeoutMs ?? 30_000,
-      keepAliveTimeout: limits.keepAliveTimeoutMs ?? 72_000,
+      // Idle keep-alive connections are closed by the sweeper, not by a timer per connection (see idle-sweeper.ts).
+      keepAliveTimeout: 0,
       connectionsCheckingInterval: limits.timeoutCheckIntervalMs ?? 1000,
     };
+    const sweeper = new IdleSweeper(limits.keepAliveTimeoutMs ?? 72_000);
+    this.sweeper = sweeper;
     this.app = fastify({
       logger: false,
       exposeHeadRoutes: false,
@@ -132,9 +142,11 @@ export class HttpServer implements ServerTransport<HttpServeOptions> {
       clientErrorHandler: (error, socket) => answerClientError(error, socket),
       serverFactory: (fastifyHandler) => {
         const server = createServer(nodeOptions, (req, res) => {
+          sweeper.onRequest(req.socket, res);
           if (!this.fastPath || !this.answerFast(req, res)) fastifyHandler(req, res);
         });
-        server.keepAliveTimeout = nodeOptions.keepAliveTimeout!;
+        server.keepAliveTimeout = 0;
+        sweeper.attach(server);
         return server;
       },
     });
@@ -227,6 +239,7 @@ export class HttpServer implements ServerTransport<HttpServeOptions> {
       await this.app.close();
     } finally {
       clearInterval(sweep);
+      this.sweeper.stop();
     }
   }
 

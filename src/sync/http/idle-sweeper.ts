@@ -1,0 +1,82 @@
+import type { Server, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+
+/**
+ * Closes keep-alive connections that sit idle, in place of Node's own `server.keepAliveTimeout`.
+ *
+ * Why: Node implements that timeout with a timer per connection, re-armed after every response and
+ * cleared at the next request (`socket.setTimeout` twice per request). On a small GET that measured
+ * 0.6–0.9 µs of the server's ~12 µs per request here, more than all of Courier's own routing. This keeps
+ * one interval per server instead and costs a request two property writes.
+ *
+ * Contract: a connection on which no response is in progress and no request started for a whole sweep
+ * period (`idleMs`) is destroyed at the next sweep, so an idle connection is closed between `idleMs` and
+ * `2 × idleMs` after its last response ended; never earlier, so a client that keeps sockets for less than
+ * `idleMs` never races the close. A connection whose response is still being produced (a slow handler, a
+ * long stream) is never closed by this. Header and request-body timeouts stay Node's (`headersTimeout`,
+ * `requestTimeout`); a connection that never sends a request is closed like an idle one.
+ */
+interface ConnectionState {
+  /** Requests started on the connection. */
+  requests: number;
+  /** Requests started as of the last sweep. */
+  seen: number;
+  /** The last request's response, until a sweep saw it finished (then dropped, so that it can be collected). */
+  response: ServerResponse | undefined;
+  /** The connection was idle at the last sweep. */
+  idle: boolean;
+}
+
+const STATE = Symbol('courier.idleSweeper');
+
+type TrackedSocket = Socket & { [STATE]?: ConnectionState };
+
+export class IdleSweeper {
+  private readonly sockets = new Set<TrackedSocket>();
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly idleMs: number) {}
+
+  /** Track `server`'s connections; sweeping starts now. Call `onRequest` for every request. */
+  attach(server: Server): void {
+    server.on('connection', (socket: TrackedSocket) => {
+      socket[STATE] = { requests: 0, seen: 0, response: undefined, idle: false };
+      this.sockets.add(socket);
+      socket.once('close', () => this.sockets.delete(socket));
+    });
+    if (!(this.idleMs > 0 && this.idleMs < 2 ** 31)) return; // 0 (or no finite period): keep them open
+    this.timer = setInterval(this.sweep, this.idleMs);
+    this.timer.unref();
+  }
+
+  onRequest(socket: Socket, response: ServerResponse): void {
+    const state = (socket as TrackedSocket)[STATE];
+    if (state === undefined) return; // a socket handed to the server without a 'connection' event
+    state.requests++;
+    state.response = response;
+  }
+
+  stop(): void {
+    if (this.timer !== undefined) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  private readonly sweep = (): void => {
+    for (const socket of this.sockets) {
+      const state = socket[STATE]!;
+      const response = state.response;
+      if (response !== undefined && !response.writableEnded) {
+        state.idle = false; // still answering: busy, however long it takes
+        continue;
+      }
+      state.response = undefined;
+      const quiet = state.requests === state.seen;
+      state.seen = state.requests;
+      if (quiet && state.idle) {
+        socket.destroy();
+        continue;
+      }
+      state.idle = true;
+    }
+  };
+}

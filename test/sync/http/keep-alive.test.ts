@@ -1,0 +1,91 @@
+import { connect, type Socket } from 'node:net';
+import { once } from 'node:events';
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { query, service } from '../../../src/core/contract.js';
+import { httpServer } from '../../../src/sync/http/index.js';
+
+const Slow = service('slow', {
+  queries: { wait: query({ input: z.object({ ms: z.coerce.number().int() }), output: z.object({ waited: z.number() }) }) },
+});
+
+async function serve(keepAliveTimeoutMs: number) {
+  const server = httpServer({ limits: { keepAliveTimeoutMs } });
+  server.serve(Slow, { wait: ({ ms }) => new Promise((resolve) => setTimeout(() => resolve({ waited: ms }), ms)) });
+  const url = new URL(await server.listen());
+  return { server, port: Number(url.port) };
+}
+
+/** Send one keep-alive GET on `socket` and wait for its whole response. */
+async function get(socket: Socket, ms: number): Promise<string> {
+  let text = '';
+  const done = new Promise<string>((resolve) => {
+    const onData = (chunk: Buffer) => {
+      text += chunk.toString('latin1');
+      const head = text.indexOf('\r\n\r\n');
+      const length = /content-length: (\d+)/i.exec(text);
+      if (head >= 0 && length !== null && text.length >= head + 4 + Number(length[1])) {
+        socket.off('data', onData);
+        resolve(text);
+      }
+    };
+    socket.on('data', onData);
+  });
+  socket.write(`GET /slow/wait?ms=${ms} HTTP/1.1\r\nhost: localhost\r\n\r\n`);
+  return done;
+}
+
+async function open(port: number): Promise<{ socket: Socket; closedAt: Promise<number> }> {
+  const socket = connect(port, '127.0.0.1');
+  await once(socket, 'connect');
+  const closedAt = new Promise<number>((resolve) => socket.once('close', () => resolve(Date.now())));
+  return { socket, closedAt };
+}
+
+describe('HTTP server: idle keep-alive connections', () => {
+  it('closes a connection idle for the keep-alive timeout, not before it and not long after', async () => {
+    const { server, port } = await serve(150);
+    try {
+      const { socket, closedAt } = await open(port);
+      expect(await get(socket, 0)).toMatch(/^HTTP\/1\.1 200 /);
+      const idleFrom = Date.now();
+      const closed = await closedAt;
+      expect(closed - idleFrom).toBeGreaterThanOrEqual(140); // timers may fire a few ms early
+      expect(closed - idleFrom).toBeLessThan(2_000);
+    } finally {
+      await server.close();
+    }
+  }, 10_000);
+
+  it('never closes a connection whose response is still being produced, and closes it once idle after', async () => {
+    const { server, port } = await serve(100);
+    try {
+      const { socket, closedAt } = await open(port);
+      let closedEarly = false;
+      void closedAt.then(() => (closedEarly = true));
+      // The handler takes four sweep periods: the connection must survive them all.
+      const answer = await get(socket, 450);
+      expect(closedEarly).toBe(false);
+      expect(answer).toMatch(/"waited":450/);
+      // Busy with a second request, then idle: closed in the end.
+      expect(await get(socket, 0)).toMatch(/^HTTP\/1\.1 200 /);
+      await closedAt;
+    } finally {
+      await server.close();
+    }
+  }, 10_000);
+
+  it('keeps idle connections open with a keep-alive timeout of 0', async () => {
+    const { server, port } = await serve(0);
+    const { socket, closedAt } = await open(port);
+    try {
+      expect(await get(socket, 0)).toMatch(/^HTTP\/1\.1 200 /);
+      const outcome = await Promise.race([closedAt.then(() => 'closed'), new Promise((r) => setTimeout(() => r('open'), 400))]);
+      expect(outcome).toBe('open');
+      expect(await get(socket, 0)).toMatch(/^HTTP\/1\.1 200 /);
+    } finally {
+      socket.destroy();
+      await server.close();
+    }
+  }, 10_000);
+});
