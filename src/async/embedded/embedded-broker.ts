@@ -50,7 +50,8 @@
  *          instead of paying for a time index on every publish.
  * groups  (group_id INTEGER PRIMARY KEY, topic_id, name, cursor, unsettled BLOB, created_at)
  *          UNIQUE (topic_id, name). Every message with sequence < cursor was taken by the group; of those,
- *          the ones listed in `unsettled` (window-codec.ts: sequence + delivery count) or in `parked` are
+ *          the ones listed in `unsettled` (window-codec.ts: runs of consecutive sequences, each with its
+ *          delivery count) or in `parked` are
  *          not acked yet; all others are acked. Sequences ≥ cursor are not taken yet.
  * parked  (group_id, seq, due, deliveries) PRIMARY KEY (group_id, seq), INDEX (group_id, due)
  *          unacked unkeyed messages waiting for a time (delay, nack delay) that did not fit in memory
@@ -65,16 +66,19 @@
  * (the log reader keeps the row a page ended in, so reading in order fetches each row once).
  * Commits happen as soon as the writer is free, so a lone message is not held back waiting for company.
  * A deep queue costs nothing extra (`npm run bench -- backlog`: with 10 M messages queued, publish and
- * consume rates are those of an empty queue, RSS ~205 MB, opening takes no scan of the log).
+ * consume rates are those of an empty queue, RSS ~185 MB, opening takes no scan of the log).
  *
- * In process, 256-byte messages: ~640–780 k msg/s published and ~710–810 k msg/s consumed (backlog suite).
+ * In process, 256-byte messages: ~740–760 k msg/s published and ~1.0–1.35 M msg/s consumed (backlog suite).
  * A publish is encoded into its topic's open batch row at once (`writer.ts`): no copy of its body or
  * headers and no message object waits for the commit. Served to a remote consumer with the producer in the
  * owning process (`npm run bench -- broker`), the owner's one thread does everything per message (the
- * producer's own code, publish, commit, delivery frames, settlements) for ~4.3–4.6 µs of CPU, and that
- * bounds the end-to-end rate (~220–260 k msg/s on a 2-vCPU machine): measured apart, publishing costs the
- * owner ~1.5 µs per message and delivering a backlog ~2.5 µs, of which reading rows back from SQLite and
- * the GC of their Buffers are about a quarter. Deliveries do not wait for commits: the credit a chunk of
+ * producer's own code, publish, commit, delivery frames, settlements) for ~2.8–2.9 µs of CPU, and that
+ * bounds the end-to-end rate (~300–350 k msg/s on a 2-vCPU machine). What took it there from ~4.2 µs was
+ * allocation, not arithmetic: per message, a `Set` add/delete for the window and a `Map` set/delete for the
+ * outstanding delivery (both rehashing their tables under that churn), a view Buffer per encoded frame,
+ * and a window rewritten per entry (~12 KB, three overflow pages) by every commit that settled anything;
+ * now an intrusive list (`entry-list.ts`), a ring of slots (`remote/delivery-table.ts`), no view, and a
+ * run-length window of a few bytes (`window-codec.ts`). Deliveries do not wait for commits: the credit a chunk of
  * settlements returns is spent and its deliveries written before the next group commit runs
  * (`remote/framed-socket.ts`). When the producer outruns the consumer, the group's window fills and it
  * reads the rest back from disk, in order, one row per read; such a message is a `LoggedMessage` over its
@@ -83,7 +87,9 @@
  * dropped: as message objects it was slower, and as the committed rows' buffers (16 MiB) it gained nothing
  * end to end and added ~80 MB of RSS (retained buffers die in the old generation and wait for a major GC).
  * Running the transactions on a worker thread was measured slower too: on two cores the thread competes
- * with the consumer process, and each plan is copied to it.
+ * with the consumer process, and each plan is copied to it. Storing a window's trailing run of messages
+ * never delivered as the cursor before them (so that a commit walks only the delivered part) measured no
+ * different end to end, and was not kept.
  *
  * Known limit: a passive checkpoint never finishes while the writer keeps appending, and SQLite restarts
  * the WAL only after one did, so under writes that never pause (a 10 M-message fill at ~330 k msg/s) the
