@@ -13,8 +13,9 @@ import type { Socket } from 'node:net';
  * period (`idleMs`) is destroyed at the next sweep, so an idle connection is closed between `idleMs` and
  * `2 × idleMs` after its last response ended; never earlier, so a client that keeps sockets for less than
  * `idleMs` never races the close. A connection whose response is still being produced (a slow handler, a
- * long stream) is never closed by this. Header and request-body timeouts stay Node's (`headersTimeout`,
- * `requestTimeout`); a connection that never sends a request is closed like an idle one.
+ * long stream) is never closed by this, nor is a socket another handler took over (WebSocket upgrade,
+ * CONNECT). Header and request-body timeouts stay Node's (`headersTimeout`, `requestTimeout`); a
+ * connection that never sends a request is closed like an idle one.
  */
 interface ConnectionState {
   /** Requests started on the connection. */
@@ -44,6 +45,7 @@ export class IdleSweeper {
       this.sockets.add(socket);
       socket.once('close', () => this.sockets.delete(socket));
     });
+    for (const event of ['upgrade', 'connect'] as const) this.releaseTakenOver(server, event);
     if (!(this.idleMs > 0 && this.idleMs < 2 ** 31)) return; // 0 (or no finite period): keep them open
     this.timer = setInterval(this.sweep, this.idleMs);
     this.timer.unref();
@@ -54,6 +56,25 @@ export class IdleSweeper {
     if (state === undefined) return; // a socket handed to the server without a 'connection' event
     state.requests++;
     state.response = response;
+  }
+
+  /**
+   * A socket another handler takes over (a WebSocket upgrade, a CONNECT tunnel) is no HTTP connection any
+   * more and must not be swept. Listening to `upgrade`/`connect` ourselves would tell Node that someone
+   * handles those requests when nobody does, so the listener that forgets the socket is added in front of
+   * the first handler of the application's (ws, @fastify/websocket) and removed after its last one.
+   */
+  private releaseTakenOver(server: Server, event: 'upgrade' | 'connect'): void {
+    const forget = (_request: unknown, socket: Socket): void => {
+      this.sockets.delete(socket as TrackedSocket);
+    };
+    server.on('newListener', (name: string | symbol, listener: unknown) => {
+      if (name === event && listener !== forget && !server.listeners(event).includes(forget)) server.prependListener(event, forget);
+    });
+    server.on('removeListener', (name: string | symbol) => {
+      const rest = server.listeners(event);
+      if (name === event && rest.length === 1 && rest[0] === forget) server.removeListener(event, forget);
+    });
   }
 
   stop(): void {

@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { query, service } from '../../../src/core/contract.js';
+import { WebSocket, WebSocketServer } from 'ws';
 import { httpServer } from '../../../src/sync/http/index.js';
 
 const Slow = service('slow', {
@@ -85,6 +86,31 @@ describe('HTTP server: idle keep-alive connections', () => {
       expect(await get(socket, 0)).toMatch(/^HTTP\/1\.1 200 /);
     } finally {
       socket.destroy();
+      await server.close();
+    }
+  }, 10_000);
+
+  it('leaves alone a socket a WebSocket server on the same port took over, and still sweeps HTTP ones', async () => {
+    const { server, port } = await serve(100);
+    const wss = new WebSocketServer({ server: server.app.server });
+    wss.on('connection', (ws) => ws.on('message', (data) => ws.send(`echo ${String(data)}`)));
+    const ws = new WebSocket(`ws://127.0.0.1:${port}`);
+    try {
+      await once(ws, 'open');
+      let closed = false;
+      ws.once('close', () => (closed = true));
+      await new Promise((resolve) => setTimeout(resolve, 450)); // four sweep periods
+      expect(closed).toBe(false);
+      ws.send('hi');
+      const [reply] = (await once(ws, 'message')) as [Buffer];
+      expect(String(reply)).toBe('echo hi');
+      // An HTTP connection beside it is still closed when idle.
+      const { socket, closedAt } = await open(port);
+      expect(await get(socket, 0)).toMatch(/^HTTP\/1\.1 200 /);
+      await closedAt;
+    } finally {
+      ws.terminate();
+      wss.close();
       await server.close();
     }
   }, 10_000);
