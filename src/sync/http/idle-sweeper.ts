@@ -66,7 +66,7 @@ export class IdleSweeper {
    */
   private releaseTakenOver(server: Server, event: 'upgrade' | 'connect'): void {
     const forget = (_request: unknown, socket: Socket): void => {
-      this.sockets.delete(socket as TrackedSocket);
+      this.sockets.delete(socket);
     };
     server.on('newListener', (name: string | symbol, listener: unknown) => {
       if (name === event && listener !== forget && !server.listeners(event).includes(forget)) server.prependListener(event, forget);

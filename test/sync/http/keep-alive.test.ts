@@ -93,7 +93,7 @@ describe('HTTP server: idle keep-alive connections', () => {
   it('leaves alone a socket a WebSocket server on the same port took over, and still sweeps HTTP ones', async () => {
     const { server, port } = await serve(100);
     const wss = new WebSocketServer({ server: server.app.server });
-    wss.on('connection', (ws) => ws.on('message', (data) => ws.send(`echo ${String(data)}`)));
+    wss.on('connection', (ws) => ws.on('message', (data: Buffer) => ws.send(`echo ${data.toString()}`)));
     const ws = new WebSocket(`ws://127.0.0.1:${port}`);
     try {
       await once(ws, 'open');
