@@ -22,14 +22,17 @@ export interface UnsettledEntry {
 
 const RUNS = 0;
 
-/** Runs are encoded here first, then copied out at their exact size (they are usually a few bytes). */
-let scratch = Buffer.allocUnsafeSlow(4096);
+/** At most `count` runs of three varints, each at most 8 bytes for a safe integer. */
+const RUN_BYTES = 24;
+/**
+ * Runs are encoded here first, then copied out at their exact size (usually a few bytes). Sized for the
+ * default window (4096); a larger window encodes into a buffer of its own, not kept.
+ */
+const scratch = Buffer.allocUnsafeSlow(4096 * RUN_BYTES);
 
 export function encodeUnsettled(cursor: number, entries: Iterable<UnsettledEntry>, count: number): Buffer {
   if (count === 0) return Buffer.alloc(0);
-  // At most `count` runs of three varints, each at most 8 bytes for a safe integer.
-  if (scratch.byteLength < count * 24) scratch = Buffer.allocUnsafeSlow(count * 24);
-  const runsOut = scratch;
+  const runsOut = count * RUN_BYTES <= scratch.byteLength ? scratch : Buffer.allocUnsafe(count * RUN_BYTES);
   let o = 0;
   let runs = 0;
   let written = 0;

@@ -129,6 +129,12 @@ describe('embedded broker codecs', () => {
     expect(decodeUnsettled(cursor, blob)).toEqual(window);
   });
 
+  it('round-trips a window larger than the default with a run per entry', () => {
+    const cursor = 2 ** 40;
+    const window = Array.from({ length: 9000 }, (_, i) => ({ seq: cursor - 20_000 + 2 * i, deliveries: i % 3 }));
+    expect(decodeUnsettled(cursor, encodeUnsettled(cursor, window, window.length))).toEqual(window);
+  });
+
   it('still reads the per-entry layout of earlier versions', () => {
     // count 3, then (cursor - seq, deliveries) per entry: seqs 7, 9, 8 below cursor 10.
     const legacy = Buffer.from([3, 3, 0, 1, 2, 2, 5]);
