@@ -267,7 +267,8 @@ export class EmbeddedBroker implements Broker {
     try {
       return this.writer.publish(t, t.nextSeq++, e);
     } finally {
-      e.body = NO_BODY; // hold no reference to the caller's buffer
+      e.body = NO_BODY; // hold no reference to the caller's buffer or headers
+      e.headers = NO_HEADERS;
     }
   }
 

@@ -71,6 +71,7 @@ export class IdleSweeper {
     server.on('newListener', (name: string | symbol, listener: unknown) => {
       if (name === event && listener !== forget && !server.listeners(event).includes(forget)) server.prependListener(event, forget);
     });
+    if (server.listenerCount(event) > 0) server.prependListener(event, forget);
     server.on('removeListener', (name: string | symbol) => {
       const rest = server.listeners(event);
       if (name === event && rest.length === 1 && rest[0] === forget) server.removeListener(event, forget);
