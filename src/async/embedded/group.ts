@@ -95,8 +95,6 @@ type TimelineEvent = Entry | null;
 
 /** Deliveries per dispatch turn before yielding to the event loop. */
 const MAX_DELIVERIES_PER_TURN = 2048;
-/** Deliveries of one turn that share one clock reading (a power of two). */
-const CLOCK_READ_EVERY = 32;
 /** After a dispatch error (e.g. a failed disk read), try again this much later. */
 const RETRY_AFTER_ERROR_MS = 1000;
 
@@ -451,7 +449,6 @@ export class GroupRuntime implements DirtyGroup {
     }
     this.pumping = true;
     let delivered = 0;
-    let now = 0;
     try {
       while (delivered < MAX_DELIVERIES_PER_TURN) {
         const subscriber = this.nextSubscriberWithRoom();
@@ -461,9 +458,7 @@ export class GroupRuntime implements DirtyGroup {
           if (!this.fill()) break;
           continue;
         }
-        // One clock read per few deliveries: leases start at most that many deliveries' time early.
-        if ((delivered & (CLOCK_READ_EVERY - 1)) === 0) now = this.ctx.clock.now();
-        this.deliver(e, subscriber, now);
+        this.deliver(e, subscriber);
         delivered++;
       }
     } catch (error) {
@@ -556,7 +551,10 @@ export class GroupRuntime implements DirtyGroup {
     return rows.length;
   }
 
-  private deliver(e: Entry, subscriber: Subscriber, now: number): void {
+  private deliver(e: Entry, subscriber: Subscriber): void {
+    // Read per delivery: an in-process handler runs synchronously inside `subscriber.deliver`, so a reading
+    // shared across deliveries would start later leases early by the earlier handlers' time.
+    const now = this.ctx.clock.now();
     e.state = IN_FLIGHT;
     e.deliveries++;
     e.token++;

@@ -22,8 +22,10 @@ interface ConnectionState {
   requests: number;
   /** Requests started as of the last sweep. */
   seen: number;
-  /** The last request's response, until a sweep saw it finished (then dropped, so that it can be collected). */
+  /** The response being produced, until a sweep saw it finished (then dropped, so that it can be collected). */
   response: ServerResponse | undefined;
+  /** Responses of pipelined requests that arrived while `response` was unfinished. */
+  queued: ServerResponse[] | undefined;
   /** The connection was idle at the last sweep. */
   idle: boolean;
 }
@@ -41,7 +43,7 @@ export class IdleSweeper {
   /** Track `server`'s connections; sweeping starts now. Call `onRequest` for every request. */
   attach(server: Server): void {
     server.on('connection', (socket: TrackedSocket) => {
-      socket[STATE] = { requests: 0, seen: 0, response: undefined, idle: false };
+      socket[STATE] = { requests: 0, seen: 0, response: undefined, queued: undefined, idle: false };
       this.sockets.add(socket);
       socket.once('close', () => this.sockets.delete(socket));
     });
@@ -55,7 +57,9 @@ export class IdleSweeper {
     const state = (socket as TrackedSocket)[STATE];
     if (state === undefined) return; // a socket handed to the server without a 'connection' event
     state.requests++;
-    state.response = response;
+    const current = state.response;
+    if (current === undefined || current.writableFinished) state.response = response;
+    else (state.queued ??= []).push(response); // pipelined behind one still running
   }
 
   /**
@@ -86,8 +90,13 @@ export class IdleSweeper {
   private readonly sweep = (): void => {
     for (const socket of this.sockets) {
       const state = socket[STATE]!;
+      // Finished means written out to the socket, not just ended: a big body to a slow reader is still busy.
+      if (state.queued !== undefined) {
+        state.queued = state.queued.filter((r) => !r.writableFinished);
+        if (state.queued.length === 0) state.queued = undefined;
+      }
       const response = state.response;
-      if (response !== undefined && !response.writableEnded) {
+      if ((response !== undefined && !response.writableFinished) || state.queued !== undefined) {
         state.idle = false; // still answering: busy, however long it takes
         continue;
       }

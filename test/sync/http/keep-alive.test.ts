@@ -10,9 +10,10 @@ const Slow = service('slow', {
   queries: { wait: query({ input: z.object({ ms: z.coerce.number().int() }), output: z.object({ waited: z.number() }) }) },
 });
 
-async function serve(keepAliveTimeoutMs: number) {
+async function serve(keepAliveTimeoutMs: number, before?: (server: ReturnType<typeof httpServer>) => void) {
   const server = httpServer({ limits: { keepAliveTimeoutMs } });
   server.serve(Slow, { wait: ({ ms }) => new Promise((resolve) => setTimeout(() => resolve({ waited: ms }), ms)) });
+  before?.(server);
   const url = new URL(await server.listen());
   return { server, port: Number(url.port) };
 }
@@ -114,4 +115,61 @@ describe('HTTP server: idle keep-alive connections', () => {
       await server.close();
     }
   }, 10_000);
+
+  it('keeps a connection whose pipelined first request is still running behind a finished second one', async () => {
+    const { server, port } = await serve(100);
+    try {
+      const { socket, closedAt } = await open(port);
+      let text = '';
+      socket.on('data', (chunk: Buffer) => (text += chunk.toString('latin1')));
+      // Both requests in one write: the slow one is answered first (in order), after four sweep periods.
+      socket.write(`GET /slow/wait?ms=450 HTTP/1.1\r\nhost: localhost\r\n\r\nGET /slow/wait?ms=0 HTTP/1.1\r\nhost: localhost\r\n\r\n`);
+      await new Promise<void>((resolve, reject) => {
+        const check = setInterval(() => {
+          if ((text.match(/HTTP\/1\.1 200 /g) ?? []).length === 2) {
+            clearInterval(check);
+            resolve();
+          }
+        }, 10);
+        void closedAt.then(() => {
+          clearInterval(check);
+          reject(new Error(`closed with ${text.length} bytes received`));
+        });
+      });
+      expect(text).toMatch(/"waited":450[\s\S]*"waited":0/);
+      await closedAt; // idle afterwards: closed in the end
+    } finally {
+      await server.close();
+    }
+  }, 10_000);
+
+  it('keeps a connection while a large body is still on its way to a slow reader', async () => {
+    const body = Buffer.alloc(32 * 1024 * 1024, 0x61);
+    const { server, port } = await serve(100, (s) =>
+      s.app.get('/big', (_request, reply) => {
+        void reply.header('content-type', 'application/octet-stream').send(body);
+      }),
+    );
+    try {
+      const { socket, closedAt } = await open(port);
+      let received = 0;
+      let closed = false;
+      void closedAt.then(() => (closed = true));
+      socket.pause();
+      socket.write('GET /big HTTP/1.1\r\nhost: localhost\r\n\r\n');
+      await new Promise((resolve) => setTimeout(resolve, 500)); // the server's end() is long done, the bytes are not
+      expect(closed).toBe(false);
+      await new Promise<void>((resolve, reject) => {
+        socket.on('data', (chunk: Buffer) => {
+          received += chunk.byteLength;
+          if (received >= body.byteLength) resolve();
+        });
+        void closedAt.then(() => reject(new Error(`closed after ${received} bytes`)));
+        socket.resume();
+      });
+      expect(received).toBeGreaterThan(body.byteLength); // body plus the head
+    } finally {
+      await server.close();
+    }
+  }, 20_000);
 });
