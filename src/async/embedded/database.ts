@@ -26,7 +26,15 @@ export class BrokerDirectoryBusyError extends CourierError {
   }
 }
 
-export const SCHEMA_VERSION = 1;
+/**
+ * Version 2: a group's `unsettled` window is run-length encoded (`window-codec.ts`). This version still
+ * reads version 1 (its per-entry windows decode as before) and upgrades the stored number on open; a
+ * version-1 build refuses a version-2 directory instead of reading its windows as empty, which would
+ * treat every unacked message of them as acked.
+ */
+export const SCHEMA_VERSION = 2;
+/** Versions this build opens (and upgrades to `SCHEMA_VERSION`). */
+const READABLE_VERSIONS: readonly number[] = [1, 2];
 
 const DDL = `
 CREATE TABLE IF NOT EXISTS meta (
@@ -108,8 +116,10 @@ export function openDatabase({ dir, durability }: OpenOptions): OpenedDatabase {
     const version = db.prepare(`SELECT v FROM meta WHERE k = 'schema_version'`).pluck().get() as number | undefined;
     if (version === undefined) {
       db.prepare(`INSERT INTO meta (k, v) VALUES ('schema_version', ?)`).run(SCHEMA_VERSION);
-    } else if (version !== SCHEMA_VERSION) {
+    } else if (!READABLE_VERSIONS.includes(version)) {
       throw new CourierError('BROKER_SCHEMA_MISMATCH', `embedded broker schema version ${version} in ${dir}, expected ${SCHEMA_VERSION}`);
+    } else if (version !== SCHEMA_VERSION) {
+      db.prepare(`UPDATE meta SET v = ? WHERE k = 'schema_version'`).run(SCHEMA_VERSION);
     }
   } catch (error) {
     db.close();

@@ -38,7 +38,7 @@
  *
  * ## On-disk schema (`broker.db`, schema version 1)
  * ```
- * meta    (k TEXT PRIMARY KEY, v)                    schema_version
+ * meta    (k TEXT PRIMARY KEY, v)                    schema_version (2; 1 is read and upgraded, see database.ts)
  * topics  (topic_id INTEGER PRIMARY KEY, name TEXT UNIQUE,
  *          first_seq INTEGER)                        lowest sequence retention kept
  * batches (batch_id INTEGER PRIMARY KEY, topic_id, first_seq, count, published_at, bytes, data BLOB)

@@ -71,6 +71,41 @@ describe('embedded broker: durability', () => {
     await second.close();
   });
 
+  it('opens a version-1 directory (per-entry windows), redelivers what its window lists, and marks it version 2', async () => {
+    const first = embeddedBroker({ dir: tmp.dir, retention: { deleteAcked: false } });
+    await publishAll(first, 't', range(5).map((id) => msg(id)));
+    const r1 = await record(first, 't', { group: 'g', start: { from: 'earliest' } });
+    await until(() => r1.ids.length === 5);
+    await drained(first, 't', 'g');
+    await first.close();
+    // What a version-1 build leaves: m1 (seq 2) and m3 (seq 4) unacked, delivered once, listed per entry.
+    const db = new Database(join(tmp.dir, 'broker.db'));
+    db.prepare(`UPDATE meta SET v = 1 WHERE k = 'schema_version'`).run();
+    db.prepare(`UPDATE groups SET cursor = 6, unsettled = ? WHERE name = 'g'`).run(Buffer.from([2, 4, 1, 2, 1]));
+    db.close();
+    const second = embeddedBroker({ dir: tmp.dir, retention: { deleteAcked: false } });
+    const r2 = await record(second, 't', { group: 'g' });
+    await until(() => r2.ids.length === 2);
+    await settle(5);
+    expect(r2.deliveries.map((d) => [d.message.id, d.message.attempt])).toEqual([
+      ['m1', 2],
+      ['m3', 2],
+    ]);
+    await second.close();
+    const check = new Database(join(tmp.dir, 'broker.db'), { readonly: true });
+    expect(check.prepare(`SELECT v FROM meta WHERE k = 'schema_version'`).pluck().get()).toBe(2);
+    check.close();
+  });
+
+  it('refuses a directory of a newer schema version than it knows', async () => {
+    const first = embeddedBroker({ dir: tmp.dir });
+    await first.close();
+    const db = new Database(join(tmp.dir, 'broker.db'));
+    db.prepare(`UPDATE meta SET v = 3 WHERE k = 'schema_version'`).run();
+    db.close();
+    expect(() => embeddedBroker({ dir: tmp.dir })).toThrow(/schema version 3/);
+  });
+
   it('keeps a group position and its parked (delayed) messages across reopen', async () => {
     const clock = new FakeClock();
     const tuning = { windowLimit: 4, readAheadPage: 4 };
