@@ -7,7 +7,8 @@
  *
  * A delivery that stays unsettled while the ids move far past it (a handler that runs for minutes while
  * others flow) would need the ring to grow to the whole span; past `MAX_SLOTS` such a straggler moves to a
- * side map instead, so memory stays bounded by what is actually outstanding.
+ * side map instead. A ring grown that way halves again, once per ring's worth of adds, while what is
+ * outstanding fits a quarter of it, so a session does not keep its largest ring for good.
  */
 const INITIAL_SLOTS = 1024;
 const MAX_SLOTS = 1 << 16;
@@ -19,6 +20,8 @@ export class DeliveryTable<T> {
   private readonly stragglers = new Map<number, T>();
   private last = 0;
   private count = 0;
+  /** Adds since the ring last checked whether it can shrink. */
+  private addsSinceCheck = 0;
 
   get size(): number {
     return this.count;
@@ -26,6 +29,7 @@ export class DeliveryTable<T> {
 
   /** Store `value` under a new id, and return the id. */
   add(value: T): number {
+    if (++this.addsSinceCheck > this.mask && this.mask + 1 > INITIAL_SLOTS) this.shrink();
     const id = (this.last = (this.last + 1) >>> 0 || 1);
     let slot = id & this.mask;
     while (this.values[slot] !== undefined && this.mask + 1 < MAX_SLOTS) {
@@ -71,6 +75,28 @@ export class DeliveryTable<T> {
     this.values.fill(undefined);
     this.stragglers.clear();
     this.count = 0;
+  }
+
+  /** Halve the ring while the entries in it fit a quarter of it and map to distinct slots of the half. */
+  private shrink(): void {
+    this.addsSinceCheck = 0;
+    while (this.mask + 1 > INITIAL_SLOTS && (this.count - this.stragglers.size) * 4 <= this.mask + 1) {
+      const size = (this.mask + 1) / 2;
+      const mask = size - 1;
+      const ids = new Array<number>(size).fill(0);
+      const values = new Array<T | undefined>(size).fill(undefined);
+      for (let slot = 0; slot <= this.mask; slot++) {
+        const value = this.values[slot];
+        if (value === undefined) continue;
+        const id = this.ids[slot]!;
+        if (values[id & mask] !== undefined) return; // two would share a slot: stay this size
+        ids[id & mask] = id;
+        values[id & mask] = value;
+      }
+      this.ids = ids;
+      this.values = values;
+      this.mask = mask;
+    }
   }
 
   /**

@@ -43,6 +43,23 @@ describe('DeliveryTable', () => {
     expect(table.size).toBe(0);
   });
 
+  it('shrinks back once a long-unsettled delivery is gone, and keeps every entry findable while it does', () => {
+    const table = new DeliveryTable<number>();
+    const ringSize = () => (table as unknown as { ids: number[] }).ids.length;
+    const slow = table.add(-1);
+    for (let i = 0; i < 40_000; i++) table.delete(table.add(i));
+    expect(ringSize()).toBe(1 << 16);
+    table.delete(slow);
+    const live: number[] = [];
+    for (let i = 0; i < 300_000; i++) {
+      live.push(table.add(i));
+      if (live.length > 300) table.delete(live.shift()!);
+    }
+    expect(ringSize()).toBe(1024);
+    for (const [n, id] of live.entries()) expect(table.get(id)).toBe(300_000 - live.length + n);
+    expect(table.size).toBe(live.length);
+  });
+
   it('never hands out 0, and deleteWhere removes exactly the matching entries', () => {
     const table = new DeliveryTable<{ sub: string }>();
     const ids = Array.from({ length: 3000 }, (_, i) => table.add({ sub: i % 3 === 0 ? 'a' : 'b' }));
