@@ -66,9 +66,9 @@
  * (the log reader keeps the row a page ended in, so reading in order fetches each row once).
  * Commits happen as soon as the writer is free, so a lone message is not held back waiting for company.
  * A deep queue costs nothing extra (`npm run bench -- backlog`: with 10 M messages queued, publish and
- * consume rates are those of an empty queue, RSS ~185 MB, opening takes no scan of the log).
+ * consume rates are those of an empty queue, RSS ~180–185 MB, opening takes no scan of the log).
  *
- * In process, 256-byte messages: ~740–760 k msg/s published and ~1.0–1.35 M msg/s consumed (backlog suite).
+ * In process, 256-byte messages: ~680–760 k msg/s published and ~1.0–1.35 M msg/s consumed (backlog suite).
  * A publish is encoded into its topic's open batch row at once (`writer.ts`): no copy of its body or
  * headers and no message object waits for the commit. Served to a remote consumer with the producer in the
  * owning process (`npm run bench -- broker`), the owner's one thread does everything per message (the
