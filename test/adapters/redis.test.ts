@@ -141,7 +141,7 @@ describe.skipIf(!target.available)('redis adapter', () => {
     await timed.close();
   });
 
-  it('claims a message whose lease ran out for another consumer, and extend keeps the lease', async () => {
+  it('redelivers a message whose lease ran out within the group, and extend keeps the lease', async () => {
     // The extension is renewed every half lease: a lease of 1 s tolerates the event-loop stalls of a
     // loaded CI machine (at 300 ms, a 150 ms stall let the taker claim the extended message).
     const LEASE_MS = 1000;
@@ -165,10 +165,16 @@ describe.skipIf(!target.available)('redis adapter', () => {
       taken.push([d.message.id, d.message.attempt]);
       await d.ack();
     });
-    await until(() => taken.some(([id]) => id === 'drop'), 'abandoned message claimed');
+    // Either consumer of the group may claim the abandoned message (the holder's own scan can win the race
+    // on a loaded machine); what must hold is that it comes again, counted, and the extended one does not.
+    const redelivered = () =>
+      [...taken, ...held.map((d): [string, number] => [d.message.id, d.message.attempt])].filter(
+        ([id, attempt]) => id === 'drop' && attempt >= 2,
+      );
+    await until(() => redelivered().length > 0, 'abandoned message redelivered');
     await sleep(3 * LEASE_MS); // three lease lengths: the extended message stays with the holder
     expect(taken.filter(([id]) => id === 'keep')).toEqual([]);
-    expect(taken.find(([id]) => id === 'drop')![1]).toBeGreaterThanOrEqual(2);
+    expect(held.filter((d) => d.message.id === 'keep')).toHaveLength(1);
     await held.find((d) => d.message.id === 'keep')!.ack();
     await held.find((d) => d.message.id === 'drop')!.ack(); // lease gone: a no-op
     await Promise.all([holder.close(), taker.close()]);
