@@ -81,42 +81,31 @@ export class DeliveryTable<T> {
   private shrink(): void {
     this.addsSinceCheck = 0;
     while (this.mask + 1 > INITIAL_SLOTS && (this.count - this.stragglers.size) * 4 <= this.mask + 1) {
-      const size = (this.mask + 1) / 2;
-      const mask = size - 1;
-      const ids = new Array<number>(size).fill(0);
-      const values = new Array<T | undefined>(size).fill(undefined);
-      for (let slot = 0; slot <= this.mask; slot++) {
-        const value = this.values[slot];
-        if (value === undefined) continue;
-        const id = this.ids[slot]!;
-        if (values[id & mask] !== undefined) return; // two would share a slot: stay this size
-        ids[id & mask] = id;
-        values[id & mask] = value;
-      }
-      this.ids = ids;
-      this.values = values;
-      this.mask = mask;
+      if (!this.resize((this.mask + 1) / 2)) return; // two would share a slot: stay this size
     }
   }
 
-  /**
-   * Double the ring, moving every entry to its slot under the new mask. Ids in different slots stay in
-   * different slots: the new mask keeps the old one's bits.
-   */
+  /** Double the ring. Never fails: the new mask keeps the old one's bits, so distinct slots stay distinct. */
   private grow(): void {
-    const size = (this.mask + 1) * 2;
+    this.resize((this.mask + 1) * 2);
+  }
+
+  /** Move every entry to its slot in a ring of `size`; false (nothing changed) if two would share one. */
+  private resize(size: number): boolean {
+    const mask = size - 1;
     const ids = new Array<number>(size).fill(0);
     const values = new Array<T | undefined>(size).fill(undefined);
-    const mask = size - 1;
     for (let slot = 0; slot <= this.mask; slot++) {
       const value = this.values[slot];
       if (value === undefined) continue;
       const id = this.ids[slot]!;
+      if (values[id & mask] !== undefined) return false;
       ids[id & mask] = id;
       values[id & mask] = value;
     }
     this.ids = ids;
     this.values = values;
     this.mask = mask;
+    return true;
   }
 }

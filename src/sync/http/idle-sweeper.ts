@@ -7,7 +7,8 @@ import type { Socket } from 'node:net';
  * Why: Node implements that timeout with a timer per connection, re-armed after every response and
  * cleared at the next request (`socket.setTimeout` twice per request). On a small GET that measured
  * 0.6–0.9 µs of the server's ~12 µs per request here, more than all of Courier's own routing. This keeps
- * one interval per server instead and costs a request two property writes.
+ * one interval per server instead and costs a request a counter and a field write (plus a check whether
+ * the previous response finished).
  *
  * Contract: a connection on which no response is in progress and no request started for a whole sweep
  * period (`idleMs`) is destroyed at the next sweep, so an idle connection is closed between `idleMs` and
@@ -42,20 +43,21 @@ export class IdleSweeper {
 
   /** Track `server`'s connections; sweeping starts now. Call `onRequest` for every request. */
   attach(server: Server): void {
+    // 0 (or no finite period): connections stay open, and nothing is tracked (`onRequest` finds no state).
+    if (!(this.idleMs > 0 && this.idleMs < 2 ** 31)) return;
     server.on('connection', (socket: TrackedSocket) => {
       socket[STATE] = { requests: 0, seen: 0, response: undefined, queued: undefined, idle: false };
       this.sockets.add(socket);
       socket.once('close', () => this.sockets.delete(socket));
     });
     for (const event of ['upgrade', 'connect'] as const) this.releaseTakenOver(server, event);
-    if (!(this.idleMs > 0 && this.idleMs < 2 ** 31)) return; // 0 (or no finite period): keep them open
     this.timer = setInterval(this.sweep, this.idleMs);
     this.timer.unref();
   }
 
   onRequest(socket: Socket, response: ServerResponse): void {
     const state = (socket as TrackedSocket)[STATE];
-    if (state === undefined) return; // a socket handed to the server without a 'connection' event
+    if (state === undefined) return; // not swept (period 0), or a socket handed over without a 'connection' event
     state.requests++;
     const current = state.response;
     if (current === undefined || current.writableFinished) state.response = response;
